@@ -1,0 +1,37 @@
+# chainsim: two commands on a fresh machine.
+#   make demo   run the balanced scenario for a year and print its summary
+#   make test   run the test suite
+# Both create .venv/ (with a Python >= 3.12 found by .ci/find-python) if missing.
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-full bench venv clean
+
+demo: $(STAMP)
+	$(VENV)/bin/chainsim run balanced --days 365 --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-full: $(STAMP)
+	$(PY) -m pytest -m "full or not full"
+
+bench: $(STAMP)
+	$(PY) benchmarks/throughput.py
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x $(PY) ]; then \
+		python_bin=$$(.ci/find-python) || exit 1; \
+		echo "creating $(VENV) with $$python_bin"; \
+		$$python_bin -m venv $(VENV) || exit 1; \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis runs

@@ -1,0 +1,167 @@
+"""Per-day metrics and the run summary.
+
+The names here are contracts: the CSV columns, the summary keys, the UI charts
+and the docs all use them as written. Add new ones; never rename.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .rules import EXPERIENCES
+from .schema import FUNCTIONS
+
+#: Per-day columns, in output order, with what they count.
+COLUMNS: dict[str, str] = {
+    "day": "Day of the run (1 is the first day).",
+    "leads_new": "People not yet reached who became leads today (Marketing and word of mouth).",
+    "leads_lost": "Leads who gave up waiting for Sales (patience ran out).",
+    "not_converted": "Leads Sales handled who did not buy.",
+    "put_off": "People not yet reached who were put off for good by a detractor.",
+    "first_purchases": "Leads who bought for the first time.",
+    "repeat_purchases": "Orders placed by returning customers (straight to Operations).",
+    "deliveries": "Orders Operations delivered.",
+    "late_deliveries": "Deliveries later than the promised lead time.",
+    "failed_deliveries": "Deliveries that were not what the customer needed.",
+    "problems": "Deliveries the customer saw as a problem (short of expectation beyond tolerance).",
+    "complaints": "Customers who complained to Customer Service.",
+    "complaints_resolved": "Complaints resolved (quickly or not).",
+    "complaints_resolved_quickly": "Complaints resolved within the quick-response time.",
+    "complaints_unresolved": "Complaints handled without resolution or not answered in time.",
+    "churned": "Customers who decided not to buy again.",
+    **{f"churned_{e}": f"Customers lost after an order with experience '{e}'." for e in EXPERIENCES},
+    "active_customers": "Customers who bought and have not left (end of day).",
+    "customers_total": "Everyone who has ever bought (end of day).",
+    "promoters": "Active customers currently satisfied: they bring leads by word of mouth.",
+    "detractors": "Unhappy active customers plus those who left unhappy and still talk.",
+    "market_unreached": "People in the market not yet reached (end of day).",
+    "satisfaction_mean": "Mean satisfaction (0..1) of active customers after their latest experience.",
+    "revenue": "Price x deliveries.",
+    "cost": "Cost of the four functions' capacity plus cost of goods delivered.",
+    "profit": "Revenue minus cost.",
+    **{
+        col: text
+        for f in FUNCTIONS
+        for col, text in (
+            (f"{f}_queue", f"Cases waiting for {f.capitalize()} at the end of the day."),
+            (f"{f}_utilization", f"Share of {f.capitalize()}'s capacity used today (0..1)."),
+        )
+    },
+}
+
+#: Columns that are end-of-day levels, not flows (not summed over time).
+LEVELS = frozenset(
+    {"day", "active_customers", "customers_total", "promoters", "detractors",
+     "market_unreached", "satisfaction_mean"}
+    | {f"{f}_{k}" for f in FUNCTIONS for k in ("queue", "utilization")}
+)
+
+
+class DayLedger:
+    """Today's counts, reset at the start of each day and read by the data collector."""
+
+    __slots__ = tuple(c for c in COLUMNS)
+
+    def __init__(self) -> None:
+        self.reset(0)
+
+    def reset(self, day: int) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+        self.day = day
+
+    def churn(self, classes: np.ndarray) -> None:
+        """Count customers lost, by the experience class of their last order."""
+        if len(classes):
+            counts = np.bincount(classes, minlength=len(EXPERIENCES))
+            self.churned += len(classes)
+            for name, k in zip(EXPERIENCES, counts, strict=True):
+                setattr(self, f"churned_{name}", getattr(self, f"churned_{name}") + int(k))
+
+
+def ledger_value(name: str, model) -> float:
+    """Today's value of one column, as recorded in the model's ledger."""
+    return getattr(model.ledger, name)
+
+
+def reporters() -> dict[str, partial]:
+    """Model reporters for Mesa's DataCollector, one per column."""
+    return {name: partial(ledger_value, name) for name in COLUMNS}
+
+
+#: How people are lost, by the function where it happens.
+LOSS_SOURCES: dict[str, tuple[str, ...]] = {
+    "marketing": ("put_off",),
+    "sales": ("leads_lost", "not_converted"),
+    "operations": ("churned_silent_problem", "churned_resolved", "churned_resolved_quickly"),
+    "service": ("churned_unresolved",),
+}
+
+
+def summarize(ts: pd.DataFrame) -> dict[str, Any]:
+    """The run summary from the per-day metrics.
+
+    ``losses`` counts people lost at each function: Marketing loses those a
+    detractor put off before they walked in; Sales loses leads who gave up
+    waiting or did not buy; Operations loses customers who left after a problem
+    delivery (silent, or complained and were made whole); Service loses those
+    whose complaint went unresolved. Customers who leave after an order with no
+    problem are ordinary churn and belong to no function. ``weakest_link`` is the
+    function with the largest losses.
+    """
+    totals = {c: float(ts[c].sum()) for c in COLUMNS if c not in LEVELS}
+    last = ts.iloc[-1] if len(ts) else None
+    first, repeat = totals["first_purchases"], totals["repeat_purchases"]
+    orders = first + repeat
+    losses = {f: int(sum(totals[c] for c in cols)) for f, cols in LOSS_SOURCES.items()}
+    weakest = max(FUNCTIONS, key=lambda f: (losses[f], -FUNCTIONS.index(f)))
+    summary: dict[str, Any] = {
+        "days": int(len(ts)),
+        "orders": int(orders),
+        "first_purchases": int(first),
+        "repeat_purchases": int(repeat),
+        "repeat_purchase_rate": repeat / orders if orders else 0.0,
+        "customers_total": int(last["customers_total"]) if last is not None else 0,
+        "active_customers": int(last["active_customers"]) if last is not None else 0,
+        "growth_rate": growth_rate(ts["active_customers"].to_numpy()),
+        "revenue": totals["revenue"],
+        "cost": totals["cost"],
+        "profit": totals["profit"],
+        "leads": int(totals["leads_new"]),
+        "deliveries": int(totals["deliveries"]),
+        "complaints": int(totals["complaints"]),
+        "satisfaction_mean": float(last["satisfaction_mean"]) if last is not None else math.nan,
+        "losses": losses,
+        "losses_detail": {
+            c: int(totals[c])
+            for c in ("put_off", "leads_lost", "not_converted")
+            + tuple(f"churned_{e}" for e in EXPERIENCES)
+        },
+        "weakest_link": weakest if losses[weakest] > 0 else None,
+    }
+    return summary
+
+
+def growth_rate(active: np.ndarray, month_days: int = 30) -> float:
+    """Compound monthly growth of active customers over the run.
+
+    Measured from the end of the first month (or the first day with any active
+    customer, if later) to the last day: ``(A_end / A_start) ** (30 / days) - 1``.
+    NaN when the run is too short (under two months) or never had a customer.
+    """
+    if len(active) < 2 * month_days:
+        return math.nan
+    start = month_days - 1
+    nonzero = np.flatnonzero(active[start:] > 0)
+    if not len(nonzero):
+        return math.nan
+    start += int(nonzero[0])
+    span = len(active) - 1 - start
+    if span <= 0:
+        return math.nan
+    return float((active[-1] / active[start]) ** (month_days / span) - 1.0)

@@ -1,0 +1,163 @@
+"""ChainModel: a business as a chain of four front-line functions, one step a day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from .customers import ACTIVE_PLACES, PLACES, Customer, CustomerBook
+from .market import Market
+from .marketing import Marketing
+from .metrics import COLUMNS, DayLedger, reporters, summarize
+from .operations import Operations
+from .sales import Sales
+from .schema import Scenario, ScenarioError
+from .service import Service
+
+
+class ChainModel(mesa.Model):
+    """Customers moving through Marketing, Sales, Operations and Customer Service.
+
+    Each day, in this order: customers due for their next purchase order again
+    (straight to Operations); Marketing and word of mouth bring new leads; Sales
+    works its queue; Operations delivers; Customer Service answers complaints.
+    Then the day's books are closed and its metrics collected.
+
+    Args:
+        scenario: the business to simulate (default: the built-in defaults).
+        rng: seed, ``SeedSequence`` or ``Generator``; default ``scenario.run.seed``.
+        journeys: record every customer event (see :meth:`journeys`).
+
+    Example:
+        >>> model = ChainModel(Scenario(), rng=7)
+        >>> result = model.run(days=90)
+        >>> result.summary["weakest_link"] in ("marketing", "sales", "operations", "service")
+        True
+    """
+
+    def __init__(self, scenario: Scenario | None = None, *, rng: Any = None,
+                 journeys: bool = False):
+        scenario = Scenario() if scenario is None else scenario
+        if not isinstance(scenario, Scenario):
+            raise TypeError(f"scenario must be a chainsim Scenario, not {type(scenario).__name__}")
+        super().__init__(rng=scenario.run.seed if rng is None else rng)
+        self.params = scenario  # Mesa reserves `model.scenario` for its own Scenario class
+        self.day = 0
+        self.ledger = DayLedger()
+        self.market = Market(scenario.market.size)
+        self.customers = CustomerBook(self, journeys=journeys)
+        self.marketing = Marketing(self)
+        self.sales = Sales(self)
+        self.operations = Operations(self)
+        self.service = Service(self)
+        self.functions = (self.marketing, self.sales, self.operations, self.service)
+        self.datacollector = mesa.DataCollector(model_reporters=reporters())
+
+    # -- one day ---------------------------------------------------------------
+    def step(self) -> None:
+        self.day = day = int(self.time)
+        self.ledger.reset(day)
+        repeat = self.customers.due(day)
+        self.ledger.repeat_purchases = len(repeat)
+        self.operations.receive(repeat, day)
+        for function in self.functions:
+            function.step()
+        self.customers.end_day(day)
+        self._close_books()
+        self.datacollector.collect(self)
+
+    def _close_books(self) -> None:
+        ledger, book, economics = self.ledger, self.customers, self.params.economics
+        ledger.active_customers = book.active
+        ledger.customers_total = book.customers_total
+        ledger.promoters = book.promoters
+        ledger.detractors = book.detractors
+        ledger.market_unreached = self.market.unreached
+        ledger.satisfaction_mean = book.satisfaction_mean
+        ledger.revenue = economics.price * ledger.deliveries
+        ledger.cost = (sum(f.cost() for f in self.functions)
+                       + economics.cost_of_goods * ledger.deliveries)
+        ledger.profit = ledger.revenue - ledger.cost
+        for f in self.functions:
+            setattr(ledger, f"{f.name}_queue", len(f.queue))
+            setattr(ledger, f"{f.name}_utilization", f.utilization)
+
+    # -- running ---------------------------------------------------------------
+    def run(self, days: int | None = None, progress=None) -> RunResult:
+        """Run ``days`` more days (default: the scenario's ``run.days``) and return the result.
+
+        ``progress``, if given, is called with the number of days done after each day.
+        """
+        days = self.params.run.days if days is None else days
+        if not isinstance(days, int | np.integer) or days < 1:
+            raise ValueError(f"days = {days!r} is not allowed: must be a whole number >= 1")
+        for done in range(1, days + 1):
+            self.step()
+            if progress is not None:
+                progress(done)
+        return self.result()
+
+    def result(self) -> RunResult:
+        timeseries = self.timeseries()
+        return RunResult(
+            scenario=self.params,
+            timeseries=timeseries,
+            summary=summarize(timeseries),
+            journeys=self.customers.journey() if self.customers.log is not None else None,
+        )
+
+    def timeseries(self) -> pd.DataFrame:
+        """Per-day metrics, one row per day, columns as in :data:`chainsim.metrics.COLUMNS`."""
+        frame = self.datacollector.get_model_vars_dataframe()
+        if frame.empty:
+            return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
+        frame = frame.reset_index(drop=True)[list(COLUMNS)]
+        return frame.astype({"day": "int64"})
+
+    def journeys(self) -> pd.DataFrame:
+        """One row per customer event: ``customer_id, day, event, function``."""
+        return self.customers.journey()
+
+    # -- looking inside ----------------------------------------------------------
+    def customer(self, customer_id: int) -> Customer | None:
+        """The customer agent with this id, or None if they have left."""
+        return self.customers.agent(customer_id)
+
+    def census(self) -> dict[str, int]:
+        """Where every person in the market is right now; the counts add up to its size."""
+        counts = {"market": self.market.unreached, "put_off": self.market.put_off}
+        counts.update(self.customers.census())
+        return counts
+
+    def set(self, path: str, value: Any) -> None:
+        """Change one knob mid-run (a workshop slider): ``model.set("operations.capacity", 60)``.
+
+        The change is validated like a scenario file; the market's size is fixed
+        for the run.
+        """
+        if path == "market.size":
+            raise ScenarioError("market.size cannot change during a run")
+        self.params = self.params.replace({path: value})
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced: per-day metrics, the summary, and optionally journeys."""
+
+    scenario: Scenario
+    timeseries: pd.DataFrame
+    summary: dict[str, Any]
+    journeys: pd.DataFrame | None = None
+
+
+def simulate(scenario: Scenario | None = None, *, days: int | None = None, rng: Any = None,
+             journeys: bool = False) -> RunResult:
+    """Build a model for ``scenario`` and run it: the one-call way to a result."""
+    return ChainModel(scenario, rng=rng, journeys=journeys).run(days)
+
+
+__all__ = ["ACTIVE_PLACES", "PLACES", "ChainModel", "RunResult", "simulate"]

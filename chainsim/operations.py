@@ -1,0 +1,35 @@
+"""Operations: delivers what Sales promised."""
+
+from __future__ import annotations
+
+from . import rules
+from .frontline import FrontLineFunction
+
+
+class Operations(FrontLineFunction):
+    """Delivers up to ``capacity`` orders a day from its backlog, first in, first out.
+
+    A delivery is right when the hand-off captured the need and Operations did the
+    work right; it is late when the order waited longer than the promised days.
+    First orders come from Sales, repeat orders straight from returning customers.
+    """
+
+    name = "operations"
+
+    def step(self) -> None:
+        model = self.model
+        day, ledger, p = model.day, model.ledger, self.params
+        self.open_day(day)
+
+        orders, waited = self.queue.pop(self.slots, day)
+        self.handled = n = len(orders)
+        p_right = rules.right_first_time(p.quality, model.params.handoff.quality)
+        right = model.rng.random(n) < p_right
+        late = waited > p.promised_days
+        ledger.deliveries += n
+        ledger.late_deliveries += int(late.sum())
+        ledger.failed_deliveries += n - int(right.sum())
+
+        complainers = model.customers.delivered(orders, right, late, day)
+        ledger.complaints += len(complainers)
+        model.service.receive(complainers, day)

@@ -1,0 +1,104 @@
+"""First-in-first-out queues of customers, kept as day cohorts.
+
+A queue is a plain ``collections.deque`` whose entries are ``(arrival_day, ids)``:
+everyone who joined on the same day, as one numpy array. Taking the next ``n``
+cases or dropping those whose patience ran out touches a few cohorts, never a
+Python object per customer, so a queue of a million costs what a queue of ten does.
+
+Each queue keeps the tallies Little's law needs: arrivals, departures and the
+total days departed customers spent in it. A customer who joins on day ``a`` and
+leaves on day ``d`` is counted in ``d - a`` end-of-day queue lengths, so
+``sum of end-of-day lengths == total wait`` (plus those still waiting) exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+class CohortQueue:
+    """A FIFO queue of customer ids with arrival days."""
+
+    __slots__ = ("_cohorts", "length", "arrivals", "departures", "total_wait")
+
+    def __init__(self) -> None:
+        self._cohorts: deque[tuple[int, np.ndarray]] = deque()
+        self.length = 0
+        self.arrivals = 0
+        self.departures = 0
+        self.total_wait = 0  # days, summed over departed customers
+
+    def __len__(self) -> int:
+        return self.length
+
+    def push(self, day: int, ids: np.ndarray) -> None:
+        """Customers ``ids`` join the back of the queue on ``day``."""
+        n = len(ids)
+        if n:
+            self._cohorts.append((day, ids))
+            self.length += n
+            self.arrivals += n
+
+    def expire(self, day: int, patience: int) -> np.ndarray:
+        """Remove and return those who have waited longer than ``patience`` days.
+
+        Called before the day's work: someone who joined on day ``a`` can still be
+        handled on day ``a + patience`` and is gone on the day after.
+        """
+        cohorts = self._cohorts
+        gone = []
+        while cohorts and day - cohorts[0][0] > patience:
+            arrived, ids = cohorts.popleft()
+            gone.append(ids)
+            self._depart(len(ids), (day - arrived) * len(ids))
+        return np.concatenate(gone) if gone else _EMPTY
+
+    def pop(self, n: float, day: int) -> tuple[np.ndarray, np.ndarray]:
+        """Take up to ``n`` customers from the front (all of them if ``n`` is inf).
+
+        Returns:
+            ``(ids, waits)``: who was taken, and how many days each had waited.
+        """
+        cohorts = self._cohorts
+        if math.isinf(n) or n >= self.length:
+            n = self.length
+        n = int(n)
+        if n <= 0:
+            return _EMPTY, _EMPTY
+        taken, waits = [], []
+        left = n
+        while left:
+            arrived, ids = cohorts[0]
+            if len(ids) <= left:
+                cohorts.popleft()
+                part = ids
+            else:
+                part, cohorts[0] = ids[:left], (arrived, ids[left:])
+            taken.append(part)
+            waits.append(np.full(len(part), day - arrived, dtype=np.int64))
+            left -= len(part)
+        ids = taken[0] if len(taken) == 1 else np.concatenate(taken)
+        wait = waits[0] if len(waits) == 1 else np.concatenate(waits)
+        self._depart(n, int(wait.sum()))
+        return ids, wait
+
+    def _depart(self, n: int, wait_days: int) -> None:
+        self.length -= n
+        self.departures += n
+        self.total_wait += wait_days
+
+    def ids(self) -> np.ndarray:
+        """Everyone in the queue, front first (for checks and the UI)."""
+        return np.concatenate([ids for _, ids in self._cohorts]) if self._cohorts else _EMPTY
+
+    def waiting_days(self, day: int) -> int:
+        """End-of-day counts so far of those still in the queue after ``day``.
+
+        Someone who joined on day ``a`` has been counted on days ``a .. day``.
+        """
+        return sum((day - arrived + 1) * len(ids) for arrived, ids in self._cohorts)

@@ -1,0 +1,218 @@
+"""The business rules as small pure functions.
+
+Each function takes numbers (or numpy arrays) and, where chance is involved, a
+numpy ``Generator``; none touches the model. They are the part of chainsim a
+business teacher can read line by line, and each is tested on its own. Sources
+are named where a rule comes from a published result; docs/model.md explains them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# -- capacity -----------------------------------------------------------------
+
+
+def slots_on_day(capacity: float, day: int) -> float:
+    """Whole cases a function can handle on ``day`` (days count from 1).
+
+    A fractional capacity is spread evenly over the days: 2.5 cases a day gives
+    2, 3, 2, 3, ... so that any run of days gets ``capacity x days`` cases,
+    give or take one. ``math.inf`` (unlimited) stays infinite.
+    """
+    if math.isinf(capacity):
+        return math.inf
+    return float(math.floor(capacity * day + 1e-9) - math.floor(capacity * (day - 1) + 1e-9))
+
+
+def utilization(handled: int, slots: float, work_waiting: bool) -> float:
+    """Share of today's slots that were used, in [0, 1].
+
+    Unlimited capacity is never loaded (0). A function with no slots at all is
+    fully loaded when work is waiting for it.
+    """
+    if math.isinf(slots):
+        return 0.0
+    if slots <= 0:
+        return 1.0 if work_waiting else 0.0
+    return min(1.0, handled / slots)
+
+
+# -- marketing and word of mouth (Bass 1969) ---------------------------------
+
+
+def new_leads(
+    rng: np.random.Generator,
+    *,
+    unreached: int,
+    size: int,
+    contacts: float,
+    quality: float,
+    promoters: int,
+    contact_rate: float,
+    adoption: float,
+    detractors: float,
+    detractor_talk: float,
+    negative_word: float,
+) -> tuple[int, int]:
+    """People not yet reached who become leads today, and who are put off for good.
+
+    Marketing's ``contacts`` and each promoter's ``contact_rate`` contacts are drawn
+    from the whole market, so a contact lands on a person not yet reached with
+    chance ``unreached / size``. A person receiving ``k`` independent contacts,
+    each taking with chance ``a``, stays untouched with chance ``(1 - a/size)^k``
+    -- ``exp(-k a / size)`` for a large market. Per person the daily hazards are
+
+    * becoming a lead:  ``(contacts x quality + promoters x contact_rate x adoption) / size``
+    * being put off:    ``detractors x contact_rate x detractor_talk x negative_word / size``
+
+    which are Bass's ``p + q F(t)`` with ``p = capacity x quality / size`` and
+    ``q = contact_rate x adoption`` when every customer is a promoter. The two
+    outcomes compete; one multinomial draw splits the unreached.
+
+    Returns:
+        ``(leads, put_off)``, with ``leads + put_off <= unreached``.
+    """
+    if unreached <= 0:
+        return 0, 0
+    positive = (contacts * quality if contacts > 0 else 0.0) + promoters * contact_rate * adoption
+    negative = detractors * contact_rate * detractor_talk * negative_word
+    if math.isinf(positive):
+        return unreached, 0
+    total = (positive + negative) / size
+    if total <= 0:
+        return 0, 0
+    p_any = -math.expm1(-total)
+    p_lead = p_any * positive / (positive + negative)
+    p_off = max(0.0, p_any - p_lead)
+    leads, off, _ = rng.multinomial(unreached, [p_lead, p_off, max(0.0, 1.0 - p_lead - p_off)])
+    return int(leads), int(off)
+
+
+def bass_cumulative(t: np.ndarray | float, p: float, q: float) -> np.ndarray | float:
+    """Bass (1969) share of the market that has adopted by time ``t``.
+
+    ``F(t) = (1 - exp(-(p+q) t)) / (1 + (q/p) exp(-(p+q) t))``.
+    """
+    e = np.exp(-(p + q) * np.asarray(t, dtype=float))
+    return (1.0 - e) / (1.0 + (q / p) * e)
+
+
+def bass_peak_time(p: float, q: float) -> float:
+    """Time of the adoption peak, ``ln(q/p) / (p+q)`` (0 when ``q <= p``)."""
+    return max(0.0, math.log(q / p) / (p + q)) if q > 0 else 0.0
+
+
+# -- sales ----------------------------------------------------------------------
+
+
+def conversion_probability(quality: float, overpromise: float) -> float:
+    """Chance a handled lead buys: ``quality``, raised by the share over-promised."""
+    return min(1.0, quality * (1.0 + overpromise))
+
+
+def expectation(overpromise: float) -> float:
+    """What the customer expects, where 1 is what Operations normally delivers."""
+    return 1.0 + overpromise
+
+
+# -- operations -----------------------------------------------------------------
+
+
+def right_first_time(ops_quality: float, handoff_quality: float) -> float:
+    """Chance a delivery is what the customer needs.
+
+    It must have been captured right at the hand-off *and* done right by
+    Operations: two independent chances to miss (the silo story).
+    """
+    return ops_quality * handoff_quality
+
+
+def delivery_value(right: np.ndarray, late: np.ndarray, late_penalty: float) -> np.ndarray:
+    """What a delivery is worth to the customer: 1 right and on time, 0 wrong."""
+    return np.where(right, np.where(late, 1.0 - late_penalty, 1.0), 0.0)
+
+
+# -- customer experience (Oliver 1980) -------------------------------------------
+
+
+def satisfaction(value: np.ndarray, expected: np.ndarray | float) -> np.ndarray:
+    """Satisfaction in [0, 1] from expectation-disconfirmation.
+
+    Performance meeting expectation gives 1; each unit short of it takes one off.
+    An honest promise met in full is the only way to 1.
+    """
+    return np.clip(1.0 + value - expected, 0.0, 1.0)
+
+
+def is_problem(sat: np.ndarray, tolerance: float) -> np.ndarray:
+    """A delivery falling short by more than the zone of tolerance is a problem."""
+    return sat < 1.0 - tolerance - 1e-12
+
+
+def recover(sat: np.ndarray, share: float) -> np.ndarray:
+    """Satisfaction after a resolved complaint: ``share`` of the shortfall given back."""
+    return sat + (1.0 - sat) * share
+
+
+def aggravate(sat: np.ndarray, hassle: float) -> np.ndarray:
+    """Satisfaction after an unresolved complaint: the hassle takes a share away."""
+    return sat * (1.0 - hassle)
+
+
+# -- retention (TARP 1986; de Matos et al. 2007) ---------------------------------
+
+#: Experience classes after an order, in TARP's terms.
+NO_PROBLEM, SILENT_PROBLEM, UNRESOLVED, RESOLVED, RESOLVED_QUICKLY = range(5)
+EXPERIENCES = ("no_problem", "silent_problem", "unresolved", "resolved", "resolved_quickly")
+
+
+def repurchase_probability(
+    base: float, no_problem: float, prior_problems: np.ndarray, repeat_failure_factor: float
+) -> np.ndarray:
+    """Chance of buying again after an order with a problem.
+
+    ``base`` is the TARP rate of the experience class, capped at the no-problem
+    rate (recovery never beats a delivery without failure). Each problem the
+    customer already had multiplies it by ``repeat_failure_factor``.
+    """
+    return min(base, no_problem) * np.power(repeat_failure_factor, prior_problems)
+
+
+def days_to_next_order(
+    rng: np.random.Generator, n: int, mean_days: float, spread: float
+) -> np.ndarray:
+    """Whole days until each of ``n`` customers orders again (at least 1).
+
+    Gamma-distributed with the given mean and coefficient of variation, rounded
+    to the nearest day; ``spread = 0`` gives exactly ``mean_days`` every time.
+    """
+    if spread <= 0:
+        days = np.full(n, mean_days)
+    else:
+        shape = 1.0 / spread**2
+        days = rng.gamma(shape, mean_days / shape, size=n)
+    return np.maximum(1, np.floor(days + 0.5)).astype(np.int64)
+
+
+# -- economics -------------------------------------------------------------------
+
+
+def function_cost(
+    slots: float, handled: int, unit_cost: float, quality: float, premium: float
+) -> float:
+    """Daily cost of a function: its capacity, paid whether used or not.
+
+    Unlimited capacity is paid per case handled. Better quality costs more per
+    unit: ``unit_cost x (1 + premium x quality^2)``.
+    """
+    units = handled if math.isinf(slots) else slots
+    return units * unit_cost * (1.0 + premium * quality * quality)
+
+
+def customer_lifetime_value(margin: float, retention: float, discount: float) -> float:
+    """Gupta & Lehmann (2003): ``m r / (1 + d - r)`` for margin per period ``m``,
+    retention ``r`` and discount rate ``d`` per period."""
+    return margin * retention / (1.0 + discount - retention)

@@ -1,0 +1,47 @@
+"""Scenario builders shared by the tests."""
+
+from __future__ import annotations
+
+from chainsim import ChainModel, Scenario
+
+
+def scenario(**sections) -> Scenario:
+    """A Scenario from keyword sections: scenario(operations={"capacity": 5})."""
+    return Scenario.from_dict(sections)
+
+
+def run(sc: Scenario, days: int, seed: int = 1, journeys: bool = False):
+    return ChainModel(sc, rng=seed, journeys=journeys).run(days)
+
+
+def perfect_chain(**overrides) -> Scenario:
+    """Unlimited capacity and perfect quality everywhere: only Bass diffusion is left."""
+    sections = {
+        "market": {"size": 100_000},
+        "marketing": {"capacity": 200, "quality": 1.0},
+        "word_of_mouth": {"contact_rate": 0.1, "adoption": 0.5, "negative_word": 0.0},
+        "sales": {"capacity": "unlimited", "quality": 1.0, "overpromise": 0.0},
+        "handoff": {"quality": 1.0},
+        "operations": {"capacity": "unlimited", "quality": 1.0},
+        "service": {"capacity": "unlimited", "quality": 1.0},
+        # everyone stays; repeat orders play no part in diffusion, so keep them rare
+        "retention": {"no_problem": 1.0, "interval_days": 10_000},
+    }
+    for section, keys in overrides.items():
+        sections.setdefault(section, {}).update(keys)
+    return Scenario.from_dict(sections)
+
+
+def outcome_rates(journeys):
+    """Share of customers who stay, by the event just before their decision.
+
+    ``delivered`` (on time, right) followed by a decision is an order with no
+    problem when nothing was over-promised; ``resolved_quickly`` and friends are
+    the end of a complaint.
+    """
+    j = journeys.reset_index(drop=True)
+    previous = j.groupby("customer_id", observed=True)["event"].shift()
+    decisions = j.event.isin(["stays", "leaves"])
+    table = (j[decisions].assign(after=previous[decisions].astype(str),
+                                 stays=j.event[decisions] == "stays"))
+    return table.groupby("after")["stays"].agg(["mean", "size"])
