@@ -11,13 +11,25 @@ a link and watch what it does to repeat purchases and growth.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .model import ChainModel, RunResult, simulate
 from .schema import FUNCTIONS, Scenario, ScenarioError, knobs
 
 try:
     __version__ = version("chainsim")
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
+
+# The model pulls in Mesa (about a second to import); load it only when used, so
+# that `chainsim --help` and input errors answer at once.
+_LAZY = {"ChainModel": "model", "RunResult": "model", "simulate": "model"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'chainsim' has no attribute {name!r}")
+
 
 __all__ = ["FUNCTIONS", "ChainModel", "RunResult", "Scenario", "ScenarioError",
            "__version__", "knobs", "simulate"]

@@ -32,6 +32,7 @@ ACTIVE_PLACES = (ORDERED, COMPLAINING, WAITING)
 
 #: Journey events, and the function each belongs to.
 EVENTS: dict[str, str] = {
+    "existing_customer": "customer",
     "lead": "marketing",
     "lead_lost": "sales",
     "not_converted": "sales",
@@ -51,8 +52,12 @@ _EVENT_CODE = {name: i for i, name in enumerate(EVENTS)}
 _DELIVERY_EVENTS = np.array([_EVENT_CODE[e] for e in ("delivered", "delivered_late", "delivered_wrong")])
 _OUTCOME_EVENTS = np.array([_EVENT_CODE[e] for e in ("unresolved", "resolved", "resolved_quickly")])
 
-# Moods: not yet served, satisfied (a promoter), unhappy (a detractor).
-UNRATED, SATISFIED, UNHAPPY = 0, 1, -1
+#: Moods: not yet served, satisfied (a promoter), or unhappy (a detractor) -- and
+#: then whose doing it was: a delivery that fell short (Operations) or a complaint
+#: that left them unhappy (Customer Service). People put off by a detractor's word
+#: are lost to the link that made the detractor.
+UNRATED, SATISFIED, UNHAPPY_OPERATIONS, UNHAPPY_SERVICE = range(4)
+BLAME = ("operations", "service")  # index = mood - UNHAPPY_OPERATIONS
 
 
 class Customer(mesa.Agent):
@@ -150,14 +155,13 @@ class CustomerBook:
         self.orders = np.zeros(reserve, dtype=np.int32)
         self._agents: dict[int, Customer] = {}
         self._calendar: dict[int, list[np.ndarray]] = {}
-        self._talk_ends: dict[int, int] = {}
+        self._talk_ends: dict[int, np.ndarray] = {}
         self.log = JourneyLog() if journeys else None
         # running counts
         self.active = 0
         self.customers_total = 0
-        self.promoters = 0
-        self.unhappy = 0  # active and unhappy
-        self.left_unhappy = 0  # left unhappy and still talking
+        self.moods = np.zeros(4, dtype=np.int64)  # active customers by mood
+        self.left_unhappy = np.zeros(2, dtype=np.int64)  # left unhappy, still talking, by blame
         self._rated = 0  # active customers with at least one delivery
         self._satisfaction_sum = 0.0
 
@@ -167,8 +171,22 @@ class CustomerBook:
         return self._agents.get(customer_id)
 
     @property
+    def promoters(self) -> int:
+        """Active customers who are satisfied: they spread good word."""
+        return int(self.moods[SATISFIED])
+
+    @property
+    def unhappy(self) -> int:
+        """Active customers who are unhappy now."""
+        return int(self.moods[UNHAPPY_OPERATIONS] + self.moods[UNHAPPY_SERVICE])
+
+    def detractors_by_blame(self) -> np.ndarray:
+        """Detractors (unhappy now, or left unhappy and still talking) by whose doing."""
+        return self.moods[UNHAPPY_OPERATIONS:] + self.left_unhappy
+
+    @property
     def detractors(self) -> int:
-        return self.unhappy + self.left_unhappy
+        return int(self.detractors_by_blame().sum())
 
     @property
     def satisfaction_mean(self) -> float:
@@ -185,18 +203,40 @@ class CustomerBook:
         return self.log.frame(customer_id)
 
     # -- arrivals and departures -----------------------------------------------
+    def existing_customers(self, count: int, expected: float, mean_gap: float) -> None:
+        """Customers the business has on day 1: satisfied, each due within ``mean_gap`` days.
+
+        They became leads and bought before the run; their next orders are
+        spread evenly over the coming inter-purchase time.
+        """
+        if count <= 0:
+            return
+        ids = self._add(count, WAITING)
+        self._record(0, "existing_customer", ids)
+        self.expectation[ids] = expected
+        self.orders[ids] = 1
+        self.active += count
+        self.customers_total += count
+        self._rate(ids, np.ones(count), UNHAPPY_OPERATIONS)
+        horizon = max(1, round(mean_gap))
+        self._schedule(ids, self.model.streams["start"].integers(1, horizon + 1, size=count))
+
     def new_leads(self, count: int, day: int) -> np.ndarray:
         """``count`` people become leads: new rows and new Customer agents."""
+        ids = self._add(count, LEAD)
+        self._record(day, "lead", ids)
+        return ids
+
+    def _add(self, count: int, place: int) -> np.ndarray:
         start, end = self.n, self.n + count
         if end > len(self.place):
             self._grow(end)
         ids = np.arange(start, end, dtype=np.int64)
-        self.place[start:end] = LEAD
+        self.place[start:end] = place
         self.n = end
         model, agents = self.model, self._agents
         for cid in range(start, end):
             agents[cid] = Customer(model, cid)
-        self._record(day, "lead", ids)
         return ids
 
     def leave_as_lead(self, ids: np.ndarray, place: int, day: int) -> None:
@@ -243,14 +283,14 @@ class CustomerBook:
         problem = rules.is_problem(sat, judge.tolerance)
         prior = self.problems[ids]
         self.problems[ids] = prior + problem
-        self._rate(ids, sat)
+        self._rate(ids, sat, UNHAPPY_OPERATIONS)
         if self.log is not None:
             kinds = np.where(~right, 2, np.where(late, 1, 0))
             self.log.record_coded(day, _DELIVERY_EVENTS[kinds], ids)
         ledger = self.model.ledger
         ledger.problems += int(problem.sum())
 
-        complains = problem & (self.model.rng.random(len(ids)) < judge.complain_probability)
+        complains = problem & (self.model.streams["complaints"].random(len(ids)) < judge.complain_probability)
         complainers = ids[complains]
         self.place[complainers] = COMPLAINING
         self._record(day, "complaint", complainers)
@@ -283,7 +323,7 @@ class CustomerBook:
             [rules.recover(sat, svc.recovery_quick), rules.recover(sat, svc.recovery_slow)],
             rules.aggravate(sat, svc.hassle),
         )
-        self._rate(ids, sat)
+        self._rate(ids, sat, UNHAPPY_SERVICE)
         if self.log is not None:
             self.log.record_coded(day, _OUTCOME_EVENTS[classes - UNRESOLVED], ids)
         base = np.array([0.0, 0.0, keep.unresolved, keep.resolved, keep.resolved_quickly])[classes]
@@ -292,16 +332,15 @@ class CustomerBook:
         self._decide(ids, p_stay, classes, day)
 
     # -- internals -------------------------------------------------------------
-    def _rate(self, ids: np.ndarray, sat: np.ndarray) -> None:
-        """Set satisfaction and mood, keeping the running counts in step."""
+    def _rate(self, ids: np.ndarray, sat: np.ndarray, blame: int) -> None:
+        """Set satisfaction and mood (unhappy ones blame ``blame``), keeping counts in step."""
         old_mood = self.mood[ids]
         was_rated = old_mood != UNRATED
         new_mood = np.where(rules.is_problem(sat, self.model.params.customers.tolerance),
-                            UNHAPPY, SATISFIED).astype(np.int8)
+                            blame, SATISFIED).astype(np.int8)
         self._satisfaction_sum += float(sat.sum() - self.satisfaction[ids][was_rated].sum())
         self._rated += int((~was_rated).sum())
-        self.promoters += int((new_mood == SATISFIED).sum() - (old_mood == SATISFIED).sum())
-        self.unhappy += int((new_mood == UNHAPPY).sum() - (old_mood == UNHAPPY).sum())
+        self.moods += np.bincount(new_mood, minlength=4) - np.bincount(old_mood, minlength=4)
         self.satisfaction[ids] = sat
         self.mood[ids] = new_mood
 
@@ -309,12 +348,12 @@ class CustomerBook:
         """After an order: come back after the inter-purchase time, or leave."""
         if not len(ids):
             return
-        stays = self.model.rng.random(len(ids)) < p_stay
+        stays = self.model.streams["retention"].random(len(ids)) < p_stay
         stayers, leavers = ids[stays], ids[~stays]
         if len(stayers):
             keep = self.model.params.retention
             self.place[stayers] = WAITING
-            gaps = rules.days_to_next_order(self.model.rng, len(stayers),
+            gaps = rules.days_to_next_order(self.model.streams["intervals"], len(stayers),
                                             keep.interval_days, keep.interval_spread)
             self._schedule(stayers, day + gaps)
             self._record(day, "stays", stayers)
@@ -324,16 +363,16 @@ class CustomerBook:
 
     def _churn(self, ids: np.ndarray, day: int) -> None:
         mood = self.mood[ids]
-        unhappy = int((mood == UNHAPPY).sum())
+        counts = np.bincount(mood, minlength=4)
+        unhappy = counts[UNHAPPY_OPERATIONS:]
         self.place[ids] = CHURNED
         self.active -= len(ids)
-        self.promoters -= int((mood == SATISFIED).sum())
-        self.unhappy -= unhappy
+        self.moods -= counts
         rated = mood != UNRATED
         self._rated -= int(rated.sum())
         self._satisfaction_sum -= float(self.satisfaction[ids][rated].sum())
         talk_days = self.model.params.word_of_mouth.detractor_days
-        if unhappy and talk_days > 0:
+        if unhappy.any() and talk_days > 0:
             self.left_unhappy += unhappy
             end = day + talk_days
             self._talk_ends[end] = self._talk_ends.get(end, 0) + unhappy
@@ -342,7 +381,9 @@ class CustomerBook:
 
     def end_day(self, day: int) -> None:
         """Customers who left unhappy long enough ago stop talking."""
-        self.left_unhappy -= self._talk_ends.pop(day, 0)
+        ended = self._talk_ends.pop(day, None)
+        if ended is not None:
+            self.left_unhappy -= ended
         if self._rated == 0:
             self._satisfaction_sum = 0.0  # no drift left over from removed customers
 

@@ -26,6 +26,7 @@ class FrontLineFunction(mesa.Agent):
 
     def __init__(self, model: ChainModel):
         super().__init__(model)
+        self.stream = model.streams[self.name]  # this link's own random numbers
         self.queue = CohortQueue()
         self.slots = 0.0
         self.handled = 0

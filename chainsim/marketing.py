@@ -21,9 +21,10 @@ class Marketing(FrontLineFunction):
         day, market, book = model.day, model.market, model.customers
         self.open_day(day)
         wom = model.params.word_of_mouth
+        blame = book.detractors_by_blame()
         self.reach_share = market.unreached / market.size
         leads, put_off = rules.new_leads(
-            model.rng,
+            self.stream,
             unreached=market.unreached,
             size=market.size,
             contacts=self.slots,
@@ -31,7 +32,7 @@ class Marketing(FrontLineFunction):
             promoters=book.promoters,
             contact_rate=wom.contact_rate,
             adoption=wom.adoption,
-            detractors=book.detractors,
+            detractors=int(blame.sum()),
             detractor_talk=wom.detractor_talk,
             negative_word=wom.negative_word,
         )
@@ -39,6 +40,10 @@ class Marketing(FrontLineFunction):
         self.handled = leads
         model.ledger.leads_new += leads
         model.ledger.put_off += put_off
+        if put_off:  # lost to the link that made the detractors they heard
+            by_operations = int(self.stream.binomial(put_off, blame[0] / blame.sum()))
+            model.ledger.put_off_by_operations += by_operations
+            model.ledger.put_off_by_service += put_off - by_operations
         model.sales.receive(book.new_leads(leads, day), day)
 
     @property

@@ -23,6 +23,8 @@ COLUMNS: dict[str, str] = {
     "leads_lost": "Leads who gave up waiting for Sales (patience ran out).",
     "not_converted": "Leads Sales handled who did not buy.",
     "put_off": "People not yet reached who were put off for good by a detractor.",
+    "put_off_by_operations": "Of those, put off by customers a delivery left unhappy.",
+    "put_off_by_service": "Of those, put off by customers a complaint left unhappy.",
     "first_purchases": "Leads who bought for the first time.",
     "repeat_purchases": "Orders placed by returning customers (straight to Operations).",
     "deliveries": "Orders Operations delivered.",
@@ -96,21 +98,24 @@ def reporters() -> dict[str, partial]:
 
 #: How people are lost, by the function where it happens.
 LOSS_SOURCES: dict[str, tuple[str, ...]] = {
-    "marketing": ("put_off",),
+    "marketing": (),
     "sales": ("leads_lost", "not_converted"),
-    "operations": ("churned_silent_problem", "churned_resolved", "churned_resolved_quickly"),
-    "service": ("churned_unresolved",),
+    "operations": ("churned_silent_problem", "churned_resolved", "churned_resolved_quickly",
+                   "put_off_by_operations"),
+    "service": ("churned_unresolved", "put_off_by_service"),
 }
 
 
 def summarize(ts: pd.DataFrame) -> dict[str, Any]:
     """The run summary from the per-day metrics.
 
-    ``losses`` counts people lost at each function: Marketing loses those a
-    detractor put off before they walked in; Sales loses leads who gave up
-    waiting or did not buy; Operations loses customers who left after a problem
-    delivery (silent, or complained and were made whole); Service loses those
-    whose complaint went unresolved. Customers who leave after an order with no
+    ``losses`` counts people lost because of each function. Sales loses leads who
+    gave up waiting or did not buy; Operations loses customers who left after a
+    problem delivery (silent, or complained and were made whole); Service loses
+    those whose complaint went unresolved. People a detractor put off before they
+    ever walked in are lost to the link that made the detractor. Marketing loses
+    no one it reached: a weak Marketing shows as people never reached, which
+    ``chainsim diagnose`` measures. Customers who leave after an order with no
     problem are ordinary churn and belong to no function. ``weakest_link`` is the
     function with the largest losses.
     """
@@ -139,7 +144,8 @@ def summarize(ts: pd.DataFrame) -> dict[str, Any]:
         "losses": losses,
         "losses_detail": {
             c: int(totals[c])
-            for c in ("put_off", "leads_lost", "not_converted")
+            for c in ("leads_lost", "not_converted", "put_off", "put_off_by_operations",
+                      "put_off_by_service")
             + tuple(f"churned_{e}" for e in EXPERIENCES)
         },
         "weakest_link": weakest if losses[weakest] > 0 else None,

@@ -9,6 +9,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from . import rules
 from .customers import ACTIVE_PLACES, PLACES, Customer, CustomerBook
 from .market import Market
 from .marketing import Marketing
@@ -17,6 +18,11 @@ from .operations import Operations
 from .sales import Sales
 from .schema import Scenario, ScenarioError
 from .service import Service
+
+
+#: Independent random streams, by what they decide.
+STREAMS = ("marketing", "sales", "operations", "service", "complaints", "retention",
+           "intervals", "start")
 
 
 class ChainModel(mesa.Model):
@@ -47,6 +53,10 @@ class ChainModel(mesa.Model):
         super().__init__(rng=scenario.run.seed if rng is None else rng)
         self.params = scenario  # Mesa reserves `model.scenario` for its own Scenario class
         self.day = 0
+        # One random stream per source of chance, spawned from the model's generator:
+        # changing one link's knobs leaves the other links' draws where they were, so
+        # comparisons on the same seed (common random numbers) see the change, not noise.
+        self.streams = dict(zip(STREAMS, self.rng.spawn(len(STREAMS)), strict=True))
         self.ledger = DayLedger()
         self.market = Market(scenario.market.size)
         self.customers = CustomerBook(self, journeys=journeys)
@@ -55,6 +65,10 @@ class ChainModel(mesa.Model):
         self.operations = Operations(self)
         self.service = Service(self)
         self.functions = (self.marketing, self.sales, self.operations, self.service)
+        start = scenario.market.customers_at_start
+        self.market.reach(start, 0)
+        self.customers.existing_customers(start, rules.expectation(scenario.sales.overpromise),
+                                          scenario.retention.interval_days)
         self.datacollector = mesa.DataCollector(model_reporters=reporters())
 
     # -- one day ---------------------------------------------------------------

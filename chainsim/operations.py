@@ -24,7 +24,7 @@ class Operations(FrontLineFunction):
         orders, waited = self.queue.pop(self.slots, day)
         self.handled = n = len(orders)
         p_right = rules.right_first_time(p.quality, model.params.handoff.quality)
-        right = model.rng.random(n) < p_right
+        right = self.stream.random(n) < p_right
         late = waited > p.promised_days
         ledger.deliveries += n
         ledger.late_deliveries += int(late.sum())

@@ -77,7 +77,8 @@ def new_leads(
     """
     if unreached <= 0:
         return 0, 0
-    positive = (contacts * quality if contacts > 0 else 0.0) + promoters * contact_rate * adoption
+    marketing = contacts * quality if contacts > 0 and quality > 0 else 0.0  # no inf x 0
+    positive = marketing + promoters * contact_rate * adoption
     negative = detractors * contact_rate * detractor_talk * negative_word
     if math.isinf(positive):
         return unreached, 0

@@ -28,7 +28,7 @@ class Sales(FrontLineFunction):
 
         leads, _ = self.queue.pop(self.slots, day)
         self.handled = len(leads)
-        buys = model.rng.random(len(leads)) < rules.conversion_probability(p.quality, p.overpromise)
+        buys = self.stream.random(len(leads)) < rules.conversion_probability(p.quality, p.overpromise)
         sold = leads[buys]
         book.first_purchase(sold, rules.expectation(p.overpromise), day)
         book.leave_as_lead(leads[~buys], NOT_CONVERTED, day)

@@ -7,6 +7,7 @@ exactly one definition here -- name, type, allowed range, default, unit and help
 text. Scenario files, ``chainsim run --set``, experiment factors and the workshop
 sliders all read it through :func:`knobs`; nothing else retypes a default.
 
+The defaults are the ``balanced`` business: four links sized for each other.
 The engine never sees a raw dict: files and overrides are validated into a frozen
 :class:`Scenario` first. Validation failures are raised as :class:`ScenarioError`
 (a ``ValueError``) whose message names the key and the allowed values.
@@ -80,6 +81,11 @@ class MarketParams(Section):
     """The people who could ever buy. The untouched market is a count, not agents."""
 
     size: int = knob(20_000, "People in the market who could ever buy.", unit="people", ge=1)
+    customers_at_start: int = knob(
+        600, "Customers the business already has on day 1 (satisfied, each due to order "
+        "again within one inter-purchase time). Part of the market's size.",
+        unit="people", ge=0,
+    )
 
 
 class MarketingParams(Section):
@@ -158,7 +164,7 @@ class OperationsParams(Section):
     """Operations delivers what was promised."""
 
     capacity: Capacity = knob(
-        50, "Orders Operations can deliver per day (first in, first out).",
+        80, "Orders Operations can deliver per day (first in, first out).",
         unit="orders/day", teach=True,
     )
     quality: float = knob(
@@ -169,7 +175,7 @@ class OperationsParams(Section):
         3, "Lead time promised at the sale; a longer wait makes the delivery late.",
         unit="days", ge=0, teach=True,
     )
-    cost: float = knob(20.0, "Daily cost of one order per day of capacity (at quality 0).",
+    cost: float = knob(10.0, "Daily cost of one order per day of capacity (at quality 0).",
                        unit="money/order/day", ge=0)
 
 
@@ -192,10 +198,10 @@ class ServiceParams(Section):
         unit="days", ge=0,
     )
     recovery_quick: float = knob(
-        0.8, "Share of the lost satisfaction a quick resolution gives back.", ge=0, le=1,
+        0.9, "Share of the lost satisfaction a quick resolution gives back.", ge=0, le=1,
     )
     recovery_slow: float = knob(
-        0.5, "Share of the lost satisfaction a slow resolution gives back.", ge=0, le=1,
+        0.6, "Share of the lost satisfaction a slow resolution gives back.", ge=0, le=1,
     )
     hassle: float = knob(
         0.5, "Share of the remaining satisfaction an unresolved complaint takes away "
@@ -324,6 +330,15 @@ class Scenario(BaseModel):
     economics: EconomicsParams = EconomicsParams()
     run: RunParams = RunParams()
 
+    @model_validator(mode="after")
+    def _fits_the_market(self) -> Scenario:
+        market = self.market
+        if market.customers_at_start > market.size:
+            raise ValueError(
+                f"market.customers_at_start = {market.customers_at_start} is not allowed: "
+                f"must be at most market.size ({market.size})")
+        return self
+
     # -- construction -------------------------------------------------------
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> Scenario:
@@ -348,7 +363,7 @@ class Scenario(BaseModel):
 
     def replace(self, changes: Mapping[str, Any]) -> Scenario:
         """A new scenario with ``{"section.key": value}`` changes applied and validated."""
-        data = self.to_dict()
+        data = self.model_dump()
         for path, value in changes.items():
             section, key = split_path(path)
             data[section][key] = value
@@ -394,6 +409,23 @@ class Knob:
     def label(self) -> str:
         """A human label, e.g. 'Operations capacity'."""
         return f"{self.section.replace('_', ' ').capitalize()} {self.key.replace('_', ' ')}"
+
+    def strengthen(self, value: Any, step: float) -> Any:
+        """The value ``step`` stronger (0.2 = 20 %): what "strengthen this link" means.
+
+        A capacity or other amount grows by the step (``x (1 + step)``); unlimited
+        stays unlimited. A probability grows symmetrically: below 0.5 it gets
+        ``step`` more successes (0.1 -> 0.12), above 0.5 ``step`` fewer failures
+        (0.95 -> 0.96), so no move ever runs past 1 and both readings agree at 0.5.
+        """
+        if value == UNLIMITED:
+            return value
+        if self.kind == "probability":
+            return value * (1 + step) if value <= 0.5 else 1 - (1 - value) * (1 - step)
+        if self.kind in ("number", "capacity"):
+            new = value * (1 + step)
+            return min(new, self.maximum) if self.maximum is not None else new
+        raise ValueError(f"{self.path} ({self.kind}) cannot be strengthened by a step")
 
     def allowed(self) -> str:
         """Plain-English description of the allowed values."""
@@ -495,6 +527,8 @@ def iter_section_keys(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 def describe_validation_error(err: ValidationError) -> str:
     """Turn pydantic's first error into one line naming the key and what is allowed."""
     first = err.errors(include_url=False)[0]
+    if first["type"] == "value_error" and not first["loc"]:  # a cross-key check of Scenario
+        return str(first["ctx"]["error"])
     loc = [str(part) for part in first["loc"] if not isinstance(part, int)]
     # Union members (float | "unlimited") add their own tags to the location.
     loc = [part for part in loc if not part.startswith(("float", "literal", "constrained"))]

@@ -26,7 +26,7 @@ class Service(FrontLineFunction):
         ignored = self.queue.expire(day, p.patience)
         handled, waited = self.queue.pop(self.slots, day)
         self.handled = len(handled)
-        resolved = model.rng.random(len(handled)) < p.quality
+        resolved = self.stream.random(len(handled)) < p.quality
         outcome = np.where(resolved, np.where(waited <= p.quick_days, RESOLVED_QUICKLY, RESOLVED),
                            UNRESOLVED)
         ids = np.concatenate([ignored, handled])

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from chainsim import FUNCTIONS, ChainModel, Scenario
-from chainsim.customers import ACTIVE_PLACES, PLACES, Customer
+from chainsim.customers import (ACTIVE_PLACES, PLACES, SATISFIED, UNHAPPY_OPERATIONS,
+                                Customer)
 from chainsim.metrics import COLUMNS, LEVELS
 
 # Small capacities come often, so queues build up and patience runs out.
@@ -28,6 +29,7 @@ FLOWS = [c for c in COLUMNS if c not in LEVELS]
 class ChainMachine(RuleBasedStateMachine):
     @initialize(
         size=st.integers(1, 3_000),
+        start_share=st.sampled_from([0.0, 0.0, 0.1, 1.0]),
         seed=st.integers(0, 2**32 - 1),
         caps=st.tuples(capacity, capacity, capacity, capacity),
         qualities=st.tuples(quality, quality, quality, quality, quality),
@@ -36,10 +38,12 @@ class ChainMachine(RuleBasedStateMachine):
         negative=quality,
         detractor_days=st.integers(0, 20),
     )
-    def start(self, size, seed, caps, qualities, patience, interval, negative, detractor_days):
+    def start(self, size, start_share, seed, caps, qualities, patience, interval, negative,
+              detractor_days):
         data = {f: {"capacity": c, "quality": q}
                 for f, c, q in zip(FUNCTIONS, caps, qualities, strict=False)}
-        data["market"] = {"size": size}
+        self.at_start = int(size * start_share)
+        data["market"] = {"size": size, "customers_at_start": self.at_start}
         data["handoff"] = {"quality": qualities[-1]}
         data["word_of_mouth"] = {"contact_rate": 0.3, "negative_word": negative,
                                  "detractor_days": detractor_days}
@@ -84,6 +88,7 @@ class ChainMachine(RuleBasedStateMachine):
         assert ledger.late_deliveries <= ledger.deliveries
         assert ledger.failed_deliveries <= ledger.deliveries
         assert ledger.complaints <= ledger.problems <= ledger.deliveries
+        assert ledger.put_off == ledger.put_off_by_operations + ledger.put_off_by_service
         assert ledger.churned == sum(getattr(ledger, c) for c in COLUMNS if c.startswith("churned_"))
         assert ledger.revenue == self.model.params.economics.price * ledger.deliveries
         assert ledger.profit == ledger.revenue - ledger.cost
@@ -114,9 +119,9 @@ class ChainMachine(RuleBasedStateMachine):
         if self.rows == 0:
             return
         size = model.params.market.size
-        assert model.market.unreached == size - t["leads_new"] - t["put_off"]
-        assert book.customers_total == t["first_purchases"]
-        assert book.active == t["first_purchases"] - t["churned"]
+        assert model.market.unreached == size - self.at_start - t["leads_new"] - t["put_off"]
+        assert book.customers_total == self.at_start + t["first_purchases"]
+        assert book.active == self.at_start + t["first_purchases"] - t["churned"]
         handled_leads = t["first_purchases"] + t["not_converted"]
         assert len(model.sales.queue) == t["leads_new"] - t["leads_lost"] - handled_leads
         orders = t["first_purchases"] + t["repeat_purchases"]
@@ -127,11 +132,12 @@ class ChainMachine(RuleBasedStateMachine):
         census = model.census()
         assert book.active == sum(census[PLACES[p]] for p in ACTIVE_PLACES)
         # promoters and unhappy customers are active customers with a mood
-        assert 0 <= book.promoters and 0 <= book.unhappy and 0 <= book.left_unhappy
+        assert 0 <= book.promoters and 0 <= book.unhappy
         assert book.promoters + book.unhappy <= book.active
         mood = book.mood[: book.n][np.isin(book.place[: book.n], ACTIVE_PLACES)]
-        assert book.promoters == int((mood == 1).sum())
-        assert book.unhappy == int((mood == -1).sum())
+        assert book.promoters == int((mood == SATISFIED).sum())
+        assert book.unhappy == int((mood >= UNHAPPY_OPERATIONS).sum())
+        assert (book.left_unhappy >= 0).all()
         sat = book.satisfaction[: book.n]
         assert np.all(np.isnan(sat) | ((sat >= 0) & (sat <= 1)))
 

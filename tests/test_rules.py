@@ -72,6 +72,9 @@ def test_never_more_leads_than_people_left(unreached, contacts, detractors):
 def test_unlimited_marketing_reaches_everyone_at_once():
     rng = np.random.default_rng(0)
     assert rules.new_leads(rng, **_lead_args(contacts=math.inf)) == (50_000, 0)
+    # ...unless none of its contacts ever take
+    leads, _ = rules.new_leads(rng, **_lead_args(contacts=math.inf, quality=0.0, promoters=0))
+    assert leads == 0
 
 
 def test_bass_curve_solves_the_bass_equation():

@@ -38,6 +38,8 @@ from chainsim.schema import FUNCTIONS, TARP_ROWS, json_schema
         ({"operatons": {"quality": 0.9}},
          "unknown section or key 'operatons' (did you mean 'operations'?)"),
         ({"market": 5}, "[market] must be a table of keys, got 5"),
+        ({"market": {"size": 10, "customers_at_start": 11}},
+         "market.customers_at_start = 11 is not allowed: must be at most market.size (10)"),
     ],
 )
 def test_bad_values_raise_one_line_value_errors(data, message):
@@ -84,8 +86,8 @@ def test_tarp_rows_fill_the_retention_defaults_and_explicit_keys_win():
 
 def test_replace_validates_and_leaves_the_original_alone():
     base = Scenario()
-    changed = base.replace({"operations.capacity": 80})
-    assert changed.operations.capacity == 80 and base.operations.capacity == 50
+    changed = base.replace({"operations.capacity": 60})
+    assert changed.operations.capacity == 60 and base.operations.capacity == 80
     with pytest.raises(ScenarioError, match="operations.quality = 2"):
         base.replace({"operations.quality": 2})
     with pytest.raises(ScenarioError, match="did you mean 'operations.capacity'"):
@@ -111,3 +113,28 @@ def test_json_schema_names_every_section_and_round_trips_to_json():
     text = json.dumps(schema)
     assert "operations" in schema["properties"] and "unlimited" in text
     assert json.loads(text)["title"] == "chainsim scenario"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "step", "expected"),
+    [
+        ("operations.capacity", 50.0, 0.2, 60.0),
+        ("operations.capacity", "unlimited", 0.2, "unlimited"),
+        ("marketing.quality", 0.1, 0.2, 0.12),  # 20 % more successes
+        ("operations.quality", 0.95, 0.2, 0.96),  # 20 % fewer failures
+        ("sales.quality", 0.5, 0.2, 0.6),  # both readings agree at one half
+        ("service.quality", 1.0, 0.2, 1.0),
+        ("service.quality", 0.0, 0.2, 0.0),
+    ],
+)
+def test_strengthening_a_link(path, value, step, expected):
+    result = knobs()[path].strengthen(value, step)
+    assert result == (expected if isinstance(expected, str) else pytest.approx(expected))
+
+
+def test_strengthened_probabilities_stay_probabilities_and_grow():
+    k = knobs()["service.quality"]
+    grid = [i / 100 for i in range(101)]
+    out = [k.strengthen(q, 0.2) for q in grid]
+    assert all(0 <= q2 <= 1 and q2 >= q for q, q2 in zip(grid, out, strict=True))
+    assert all(b >= a for a, b in zip(out, out[1:], strict=False))  # monotone
