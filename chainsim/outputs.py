@@ -1,0 +1,131 @@
+"""Writing results: whole directories appear at once, or not at all.
+
+Files are written into a hidden staging directory beside the target and moved
+into place only when every one of them is complete, so an interrupted run never
+leaves a half-written file where a user (or a script) would read it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def json_ready(value: Any) -> Any:
+    """Plain JSON values: NaN and infinities become null, numpy scalars Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write one file atomically: a temporary file beside it, then a rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """Yield a staging directory; on success its files are moved into ``target``.
+
+    If ``target`` does not exist yet, the whole directory is renamed into place
+    in one step. If it exists, each file replaces its namesake atomically.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+        if not target.exists():
+            staging.rename(target)
+        else:
+            for item in staging.iterdir():
+                os.replace(item, target / item.name)
+            staging.rmdir()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_out_dir(path: Path) -> None:
+    """Refuse an --out that cannot be a results directory, before any work starts."""
+    if path.exists() and not path.is_dir():
+        raise OSError(f"--out {path} is a file, not a directory")
+    parent = path if path.exists() else _first_existing_parent(path)
+    if not os.access(parent, os.W_OK):
+        raise OSError(f"--out {path}: no permission to write in {parent}")
+
+
+def _first_existing_parent(path: Path) -> Path:
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OSError(f"--out {path}: {parent} is a file, not a directory")
+            return parent
+    return Path("/")
+
+
+def manifest(scenario, *, source: str | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What produced a result: version, resolved scenario, seed, command line, machine."""
+    from importlib.metadata import version
+
+    from . import __version__
+
+    data = {
+        "chainsim_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join(["chainsim", *sys.argv[1:]]),
+        "scenario_source": source,
+        "seed": scenario.run.seed,
+        "days": scenario.run.days,
+        "scenario": scenario.to_dict(),
+        "python": platform.python_version(),
+        "mesa": version("mesa"),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
+    data.update(extra or {})
+    return data
+
+
+def write_run(directory: Path, result, *, manifest_data: dict[str, Any], title: str,
+              journeys: bool = False) -> None:
+    """Write one run's files into ``directory`` (already a staging directory)."""
+    import matplotlib.pyplot as plt
+
+    from .plots import dashboard
+
+    result.timeseries.to_csv(directory / "timeseries.csv", index=False)
+    write_json(directory / "summary.json", result.summary)
+    write_json(directory / "manifest.json", manifest_data)
+    fig = dashboard(result.timeseries, title)
+    fig.savefig(directory / "dashboard.png", dpi=110)
+    plt.close(fig)
+    if journeys and result.journeys is not None:
+        result.journeys.to_csv(directory / "journeys.csv", index=False)

@@ -1,0 +1,174 @@
+"""The installed ``chainsim`` command, run in a subprocess as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from chainsim.metrics import COLUMNS
+
+CHAINSIM = str(Path(sys.executable).parent / "chainsim")
+
+
+def chainsim(*args, cwd=None, timeout=300):
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    return subprocess.run([CHAINSIM, *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=env)
+
+
+def test_every_command_has_help_with_examples():
+    for command in ([], ["run"], ["compare"], ["list"], ["validate"], ["schema"]):
+        out = chainsim(*command, "--help")
+        assert out.returncode == 0, out.stderr
+        assert "examples:" in out.stdout
+
+
+def test_run_writes_the_promised_files_and_prints_a_summary(tmp_path):
+    out = chainsim("run", "balanced", "--days", 60, "--seed", 3, "--out", tmp_path / "r",
+                   "--journeys", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""  # no progress bar when stderr is not a terminal
+    for phrase in ("repeat-purchase rate", "growth", "revenue", "profit", "lost at operations",
+                   "weakest link"):
+        assert phrase in out.stdout
+    files = {p.name for p in (tmp_path / "r").iterdir()}
+    assert files == {"timeseries.csv", "summary.json", "manifest.json", "dashboard.png",
+                     "journeys.csv"}
+    ts = pd.read_csv(tmp_path / "r" / "timeseries.csv")
+    assert list(ts.columns) == list(COLUMNS) and len(ts) == 60
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["days"] == 60 and summary["weakest_link"] in ("sales", "operations", "service")
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and manifest["days"] == 60
+    assert manifest["scenario"]["operations"]["capacity"] == 80
+    assert manifest["command"].startswith("chainsim run balanced")
+    assert manifest["chainsim_version"]
+    journeys = pd.read_csv(tmp_path / "r" / "journeys.csv")
+    assert list(journeys.columns) == ["customer_id", "day", "event", "function"]
+    assert (tmp_path / "r" / "dashboard.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_run_without_out_writes_under_runs_and_says_where(tmp_path):
+    out = chainsim("run", "weak_sales", "--days", 20, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("weak_sales-")
+    assert f"runs/{run_dir.name}" in out.stdout
+
+
+def test_same_seed_same_files_and_set_changes_the_run(tmp_path):
+    a = chainsim("run", "lawn_care", "--days", 90, "--out", tmp_path / "a")
+    b = chainsim("run", "lawn_care", "--days", 90, "--out", tmp_path / "b")
+    c = chainsim("run", "lawn_care", "--days", 90, "--out", tmp_path / "c",
+                 "--set", "operations.capacity=40", "--set", "service.quality=0.8")
+    assert a.returncode == b.returncode == c.returncode == 0
+    read = lambda d: (tmp_path / d / "timeseries.csv").read_text()  # noqa: E731
+    assert read("a") == read("b") and read("a") != read("c")
+    resolved = json.loads((tmp_path / "c" / "manifest.json").read_text())["scenario"]
+    assert resolved["operations"]["capacity"] == 40 and resolved["service"]["quality"] == 0.8
+
+
+def test_set_accepts_unlimited_and_a_tarp_row_without_quotes(tmp_path):
+    out = chainsim("run", "balanced", "--days", 10, "--out", tmp_path / "u",
+                   "--set", "service.capacity=unlimited", "--set", "retention.table=large_ticket")
+    assert out.returncode == 0, out.stderr
+    resolved = json.loads((tmp_path / "u" / "manifest.json").read_text())["scenario"]
+    assert resolved["service"]["capacity"] == "unlimited"
+    assert resolved["retention"]["silent_problem"] == 0.37  # balanced sets the table explicitly
+
+
+def test_compare_writes_both_runs_and_an_overlay(tmp_path):
+    out = chainsim("compare", "weak_operations", "balanced", "--days", 60, "--out", tmp_path / "c")
+    assert out.returncode == 0, out.stderr
+    assert "weak_operations" in out.stdout and "balanced" in out.stdout
+    names = {p.name for p in (tmp_path / "c").iterdir()}
+    assert names == {"compare.png", "summary.json", "weak_operations", "balanced"}
+    both = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert set(both) == {"weak_operations", "balanced"}
+    assert (tmp_path / "c" / "balanced" / "timeseries.csv").exists()
+
+
+def test_compare_of_a_scenario_with_itself_is_labelled_apart(tmp_path):
+    out = chainsim("compare", "balanced", "balanced", "--days", 10, "--out", tmp_path / "c")
+    assert out.returncode == 0, out.stderr
+    assert {"balanced", "balanced-b"} <= {p.name for p in (tmp_path / "c").iterdir()}
+
+
+def test_list_validate_and_schema():
+    listed = chainsim("list")
+    assert listed.returncode == 0 and "lawn_care" in listed.stdout and "weak_service" in listed.stdout
+    ok = chainsim("validate", "scenarios/lawn_care.toml", cwd=Path(__file__).parent.parent)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok")
+    schema = json.loads(chainsim("schema").stdout)
+    assert schema["title"] == "chainsim scenario" and "retention" in schema["properties"]
+
+
+BAD_FILES = {  # file name: (content, what the error must say, and what else)
+    "syntax.toml": ("[market]\nsize = 100\n[operations\n", "TOML syntax error", "line 3"),
+    "unknown.toml": ("[operations]\nqualty = 0.9\n", "unknown key 'operations.qualty'",
+                     "did you mean 'operations.quality'"),
+    "type.toml": ('[operations]\nquality = "high"\n', "operations.quality = 'high'",
+                  "must be a number from 0 to 1"),
+    "range.toml": ("[operations]\nquality = 1.5\n", "operations.quality = 1.5", "from 0 to 1"),
+    "negative.toml": ("[service]\ncapacity = -2\n", "service.capacity = -2", '"unlimited"'),
+    "cycle_a.toml": ('extends = "cycle_b.toml"\n', "extends cycle",
+                     "cycle_a.toml -> cycle_b.toml -> cycle_a.toml"),
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "missing.toml"], ["scenario file not found: missing.toml"]),
+        (["run", "balancd"], ["unknown scenario 'balancd'", "did you mean 'balanced'"]),
+        (["run", "balanced", "--days", "0"], ["--days: 0 is not allowed", ">= 1"]),
+        (["run", "balanced", "--days", "-3"], ["--days: -3 is not allowed"]),
+        (["run", "balanced", "--seed", "x"], ["--seed: 'x' is not a whole number"]),
+        (["run", "balanced", "--set", "operations.qualty=0.5"],
+         ["unknown key 'operations.qualty'", "did you mean 'operations.quality'"]),
+        (["run", "balanced", "--set", "operations.quality=0.x"], ["cannot read '0.x'"]),
+        (["run", "balanced", "--set", "operations.quality=1.5"],
+         ["--set operations.quality=1.5: operations.quality = 1.5 is not allowed",
+          "from 0 to 1"]),
+        (["run", "balanced", "--set", "operations"], ["expected section.key=value"]),
+        (["run", "balanced", "--out", "syntax.toml"], ["is a file, not a directory"]),
+        (["compare", "balanced", "nope"], ["unknown scenario 'nope'"]),
+        (["validate", "range.toml"], ["range.toml: operations.quality = 1.5"]),
+        (["frobnicate"], ["invalid choice: 'frobnicate'"]),
+        *[(["run", name], [must, also]) for name, (_, must, also) in BAD_FILES.items()],
+    ],
+)
+def test_bad_input_gets_one_line_exit_2_and_nothing_written(tmp_path, args, expected):
+    for name, (text, _, _) in BAD_FILES.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "cycle_b.toml").write_text('extends = "cycle_a.toml"\n')
+    before = set(tmp_path.iterdir())
+    out = chainsim(*args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("chainsim: error: ")
+    for fragment in expected:
+        assert fragment in lines[0]
+    assert set(tmp_path.iterdir()) == before  # nothing written, not even runs/
+
+
+def test_an_interrupted_run_leaves_no_output(tmp_path):
+    """Killed mid-run (kill -9), a run leaves no results directory behind."""
+    proc = subprocess.Popen([CHAINSIM, "run", "balanced", "--days", "200000", "--out",
+                             str(tmp_path / "big")], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=4)
+        pytest.fail("the run finished before it could be interrupted")
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    assert not (tmp_path / "big").exists()
