@@ -18,6 +18,9 @@ from typing import Any
 from . import __version__
 from .schema import FUNCTIONS, ScenarioError, json_schema
 
+#: diagnose --metric choices (kept here so --help needs no heavy imports)
+DIAGNOSE_METRICS = ("repeat_purchases", "active_customers", "profit")
+
 EXIT_USAGE = 2
 
 
@@ -52,6 +55,24 @@ def _seed(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not allowed: must be a number > 0")
+    return value
+
+
+def _reps(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: must be a whole number >= 2 "
+                                         "(a confidence interval needs two)")
+    return value
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=_positive_int, metavar="N",
                    help="days to simulate (default: the scenario's run.days, 365)")
@@ -79,13 +100,16 @@ def build_parser() -> Parser:
               chainsim run lawn_care --days 730 --set operations.capacity=30 --out runs/lawn
               chainsim compare weak_operations balanced --seed 3
               chainsim validate my_shop.toml
+              chainsim diagnose weak_operations
+              chainsim sweep experiments/weakest_link_oat.toml
+              chainsim report sweeps/weakest_link_oat
             """),
     )
     parser.add_argument("--version", action="version", version=f"chainsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     def command(name: str, help: str, examples: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help,
+        return sub.add_parser(name, help=help.replace("%", "%%"), description=help,
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples), "  "))
 
@@ -124,6 +148,54 @@ def build_parser() -> Parser:
         chainsim schema > chainsim-scenario.schema.json
         """)
     p.set_defaults(handler=cmd_schema)
+
+    p = command("diagnose", "Which link to strengthen first: each function's capacity and "
+                "quality in turn, ranked with 95 % confidence intervals.", """\
+        chainsim diagnose weak_operations
+        chainsim diagnose my_shop.toml --step 0.1 --reps 50 --metric profit
+        chainsim diagnose lawn_care --json | jq .weakest_link
+        """)
+    p.add_argument("scenario", metavar="SCENARIO", help="built-in name or path to a .toml file")
+    p.add_argument("--step", type=_positive_float, default=0.2, metavar="X",
+                   help="how much stronger each move makes its link (default 0.2 = 20 %%)")
+    p.add_argument("--reps", type=_reps, default=30, metavar="N",
+                   help="replications per move, on common random numbers (default 30)")
+    p.add_argument("--days", type=_positive_int, metavar="N",
+                   help="days per run (default: the scenario's run.days)")
+    p.add_argument("--metric", choices=list(DIAGNOSE_METRICS), default="repeat_purchases",
+                   help="what a move is worth (default repeat_purchases)")
+    p.add_argument("--seed", type=_seed, metavar="S", help="seed of the replications")
+    p.add_argument("--set", dest="assignments", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override one scenario key first")
+    p.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="local processes (default: all cores)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="where to write tornado.png and diagnosis.json "
+                   "(default: runs/diagnose-<scenario>-<timestamp>/; with --json: none)")
+    p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    p.set_defaults(handler=cmd_diagnose)
+
+    p = command("sweep", "Run an experiment: every design point and replication, in "
+                "parallel, resumable; results stream to DIR/runs.parquet.", """\
+        chainsim sweep experiments/weakest_link_oat.toml
+        chainsim sweep experiments/sobol_all_links.toml --workers 2 --out sweeps/sobol
+        chainsim sweep experiments/capacity_vs_quality_grid.toml --scheduler tcp://10.0.0.5:8786
+        """)
+    p.add_argument("experiment", metavar="EXPERIMENT", help="path to an experiment .toml file")
+    p.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="local processes (default: all cores)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="results directory (default: sweeps/<experiment>/); the same DIR resumes")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask distributed cluster, e.g. tcp://host:8786")
+    p.set_defaults(handler=cmd_sweep)
+
+    p = command("report", "Summarize a sweep: means with 95 % CIs, sensitivity indices, "
+                "figures and a Markdown report.", """\
+        chainsim report sweeps/weakest_link_oat
+        """)
+    p.add_argument("directory", metavar="DIR", type=Path)
+    p.set_defaults(handler=cmd_report)
     return parser
 
 
@@ -226,6 +298,104 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, disable=None,
+                delay=2.0, leave=False, smoothing=0.1)
+
+
+def cmd_diagnose(args) -> int:
+    from .diagnose import diagnose, to_json, verdict
+    from .outputs import staged_directory, write_json
+
+    scenario = _load(args.scenario, args)
+    # with --json, files are written only where asked
+    out = None if args.json and args.out is None else _out_dir(args, f"diagnose-{scenario.name}")
+    runs = 9 * args.reps
+    with _progress(runs, f"diagnose {scenario.name}") as bar:
+        d = diagnose(scenario, step=args.step, reps=args.reps, days=args.days,
+                     metric=args.metric, workers=args.workers or _default_workers(),
+                     progress=lambda n: bar.update(n - bar.n))
+    data = to_json(d)
+    if out is not None:
+        import matplotlib.pyplot as plt
+
+        from .report import tornado
+
+        with staged_directory(out) as stage:
+            write_json(stage / "diagnosis.json", data)
+            fig = tornado(_moves_frame(d), d.metric,
+                          f"{scenario.name}: +{100 * d.step:g} % at each link, {d.reps} reps, "
+                          f"{d.days} days")
+            fig.savefig(stage / "tornado.png", dpi=110)
+            plt.close(fig)
+    if args.json:
+        from .outputs import json_ready
+
+        print(json.dumps(json_ready(data), indent=2, allow_nan=False))
+        return 0
+    print(format_diagnosis(d))
+    print(f"\nwrote {out}/ (tornado.png, diagnosis.json)")
+    return 0
+
+
+def _moves_frame(d):
+    import pandas as pd
+
+    return pd.DataFrame([{"factor": m.path, "level": m.after, "gain": m.mean,
+                          "ci_low": m.ci[0], "ci_high": m.ci[1]} for m in d.moves])
+
+
+def _default_workers() -> int:
+    from .parallel import default_workers
+
+    return default_workers()
+
+
+def cmd_sweep(args) -> int:
+    from .experiments import load_experiment, prepare_directory, sweep
+
+    experiment = load_experiment(args.experiment)
+    out = args.out or Path("sweeps") / experiment.name
+    try:
+        from .outputs import check_out_dir
+
+        check_out_dir(out)
+    except OSError as err:
+        raise UsageError(str(err)) from None
+    workers = args.workers or _default_workers()
+    done = prepare_directory(experiment, out)
+    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{workers} workers"
+    print(f"{experiment.name}: {experiment.design.kind} design, {len(experiment.points)} points "
+          f"x {experiment.replications} replications = {experiment.runs} runs of "
+          f"{experiment.days} days")
+    if done:
+        print(f"resuming {out}: {len(done)} runs already done, {experiment.runs - len(done)} to go")
+    print(f"running on {where}; results stream to {out}/runs.parquet", flush=True)
+    bar = _progress(experiment.runs - len(done), experiment.name)
+    try:
+        result = sweep(experiment, out, workers=workers, scheduler=args.scheduler,
+                       progress=lambda n, total: bar.update(n - bar.n))
+    except (OSError, TimeoutError) as err:
+        if not args.scheduler:
+            raise
+        raise UsageError(f"cannot use the Dask scheduler at {args.scheduler}: {err}") from None
+    finally:
+        bar.close()
+    print(f"done: {result.ran} runs now, {result.skipped} before; {result.failed} failed")
+    print(f"next: chainsim report {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    written = write_report(args.directory)
+    print(f"wrote {args.directory}/ ({', '.join(p.name for p in written)})")
+    return 0
+
+
 # -- printing -------------------------------------------------------------------
 
 
@@ -267,6 +437,23 @@ def format_comparison(a: tuple[str, dict], b: tuple[str, dict], days: int, seed:
     lines = [f"{days} days, seed {seed}", f"  {'':<{width}}  {a[0]:>{wa}}  {b[0]}"]
     for (k, va), (_, vb) in zip(ra, rb, strict=True):
         lines.append(f"  {k:<{width}}  {va:>{wa}}  {vb}")
+    return "\n".join(lines)
+
+
+def format_diagnosis(d) -> str:
+    from .diagnose import METRICS, verdict
+
+    lines = [f"{d.scenario.name}: +{100 * d.step:g} % at each link, {d.reps} replications of "
+             f"{d.days} days (seed {d.scenario.run.seed}), metric: {METRICS[d.metric]}",
+             f"baseline: {sum(d.baseline) / len(d.baseline):,.1f}", "",
+             f"  {'move':<22} {'from':>10} {'to':>10} {'gain':>9}   95 % CI"]
+    for m in d.ranking:
+        lo, hi = m.ci
+        before = m.before if isinstance(m.before, str) else f"{m.before:g}"
+        after = m.after if isinstance(m.after, str) else f"{m.after:.4g}"
+        lines.append(f"  {m.path:<22} {before:>10} {after:>10} {m.mean:>+9.1f}   "
+                     f"{lo:+.1f} to {hi:+.1f}" + ("" if m.possible else "  (already at its best)"))
+    lines += ["", verdict(d)]
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .model import ChainModel
+from .parallel import RunSpec, guarded, run_all, run_spec
 from .schema import FUNCTIONS, Scenario, knobs
 
 #: What a diagnosis can rank moves by, and how each is read off a run.
@@ -82,15 +82,10 @@ class Diagnosis:
         return self.ranking[0]
 
 
-def metric_value(summary: dict[str, Any], metric: str, days: int) -> float:
+def metric_value(metrics: dict[str, Any], metric: str, days: int) -> float:
     """The diagnosis metric of one run: monthly for flows, end level for stocks."""
-    value = float(summary[metric])
+    value = float(metrics[metric])
     return value / (days / 30.0) if metric in PER_MONTH else value
-
-
-def replication_seeds(seed: int, reps: int) -> list[np.random.SeedSequence]:
-    """Seeds for replications 0..reps-1, spawned from one SeedSequence."""
-    return np.random.SeedSequence(seed).spawn(reps)
 
 
 def diagnose(
@@ -101,20 +96,23 @@ def diagnose(
     days: int | None = None,
     metric: str = "repeat_purchases",
     moves: Sequence[str] | None = None,
-    runner: Callable[[list[tuple[Scenario, np.random.SeedSequence]]], list[dict]] | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Diagnosis:
     """Strengthen each function's capacity and quality in turn; rank the eight moves.
 
     Args:
-        scenario: the business as it is now.
+        scenario: the business as it is now (its ``run.seed`` seeds the replications).
         step: how much stronger each move makes its knob (0.2 = 20 %).
-        reps: replications per move (each paired with the baseline's).
+        reps: replications per move, each paired with the baseline's (same seed).
         days: days per run (default: the scenario's ``run.days``).
         metric: one of :data:`METRICS`.
-        moves: only these ``"function.capacity"``/``"function.quality"`` moves
+        moves: only these ``"function.capacity"`` / ``"function.quality"`` moves
             (default: all eight).
-        runner: runs a list of ``(scenario, seed)`` and returns their summaries in
-            order; default runs them one after another in this process.
+        workers, scheduler: run in this many local processes (1: in this
+            process), or on the Dask cluster at ``scheduler``.
+        progress: called with the number of runs finished so far.
     """
     if metric not in METRICS:
         raise ValueError(f"metric {metric!r} is not allowed: must be one of {', '.join(METRICS)}")
@@ -136,19 +134,91 @@ def diagnose(
         after = catalogue[path].strengthen(before, step)
         variants.append((function, knob_name, before, after, scenario.replace({path: after})))
 
-    seeds = replication_seeds(scenario.run.seed, reps)
-    jobs = [(scenario, s) for s in seeds]
-    jobs += [(variant[-1], s) for variant in variants for s in seeds]
-    summaries = (runner or run_serially)(jobs)
-    values = np.array([metric_value(s, metric, days) for s in summaries]).reshape(-1, reps)
+    # Replication k runs on the same seed for the baseline and every move.
+    scenarios = [scenario, *(v[-1] for v in variants)]
+    specs = [RunSpec(i * reps + k, sc.model_dump(), scenario.run.seed, k, days)
+             for i, sc in enumerate(scenarios) for k in range(reps)]
+    if workers == 1 and not scheduler:
+        results = []
+        for spec in specs:
+            results.append(guarded(run_spec, spec))
+            if progress:
+                progress(len(results))
+    else:
+        results = []
+        for result in run_all(specs, workers=workers, scheduler=scheduler):
+            results.append(result)
+            if progress:
+                progress(len(results))
+        results.sort(key=lambda r: r["run_id"])
+    failed = [r for r in results if r["status"] != "ok"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(results)} runs failed: {failed[0]['error']}")
+    values = np.array([metric_value(r["metrics"], metric, days) for r in results]).reshape(-1, reps)
     baseline = values[0]
-    moves = tuple(
+    moves_out = tuple(
         Move(function, knob_name, before, after, tuple((row - baseline).tolist()))
         for (function, knob_name, before, after, _), row in zip(variants, values[1:], strict=True)
     )
-    return Diagnosis(scenario, metric, step, reps, days, tuple(baseline.tolist()), moves)
+    return Diagnosis(scenario, metric, step, reps, days, tuple(baseline.tolist()), moves_out)
 
 
-def run_serially(jobs: list[tuple[Scenario, np.random.SeedSequence]]) -> list[dict]:
-    return [ChainModel(sc, rng=np.random.default_rng(seed)).run(sc.run.days).summary
-            for sc, seed in jobs]
+# -- saying it ---------------------------------------------------------------------------
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 10 else f"{x:,.1f}"
+
+
+def _label(move: Move) -> str:
+    return f"{move.function.capitalize()} {move.knob}"
+
+
+def verdict(d: Diagnosis) -> str:
+    """The plain-language answer: which link, what it is worth, how sure."""
+    unit = METRICS[d.metric]
+    pct = f"+{100 * d.step:g} %"
+    best = d.best
+    lo, hi = best.ci
+    if not best.possible or not lo > 0:
+        return (f"No link stands out: the best move, {_label(best)} {pct}, adds {_num(best.mean)} "
+                f"{unit} (95 % CI {_num(lo)} to {_num(hi)}), not clearly more than nothing. "
+                f"Try more replications (--reps) or a longer run (--days).")
+    others = [m for m in d.ranking if m.function != best.function and m.possible]
+    text = (f"{_label(best)} is your weakest link: {pct} there adds {_num(best.mean)} {unit} "
+            f"(95 % CI {_num(lo)}-{_num(hi)})")
+    if not others:
+        return text + "."
+    other = others[0]
+    if not other.ci[0] > 0:
+        return (text + f"; no move at any other link clearly adds anything (the best, "
+                f"{_label(other)}, adds {_num(other.mean)}, 95 % CI {_num(other.ci[0])} to "
+                f"{_num(other.ci[1])}).")
+    ratio = best.mean / other.mean
+    times = f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+    text += f", {times} the best move at any other link ({_label(other)}, {_num(other.mean)})"
+    if not best.ci[0] > other.ci[1]:
+        text += "; their intervals overlap, so run more --reps to separate them"
+    return text + "."
+
+
+def to_json(d: Diagnosis) -> dict[str, Any]:
+    best = d.best
+    return {
+        "scenario": d.scenario.name,
+        "metric": d.metric,
+        "unit": METRICS[d.metric],
+        "step": d.step,
+        "reps": d.reps,
+        "days": d.days,
+        "seed": d.scenario.run.seed,
+        "baseline": float(np.mean(d.baseline)),
+        "weakest_link": best.function,
+        "move": best.knob,
+        "verdict": verdict(d),
+        "ranking": [
+            {"function": m.function, "move": m.knob, "before": m.before, "after": m.after,
+             "gain": m.mean, "ci_low": m.ci[0], "ci_high": m.ci[1], "possible": m.possible}
+            for m in d.ranking
+        ],
+    }

@@ -45,3 +45,23 @@ def outcome_rates(journeys):
     table = (j[decisions].assign(after=previous[decisions].astype(str),
                                  stays=j.event[decisions] == "stays"))
     return table.groupby("after")["stays"].agg(["mean", "size"])
+
+
+def failing_run(spec):
+    """A worker's run function that raises on every third run (the sweep must go on)."""
+    from chainsim.parallel import run_spec
+
+    if spec.run_id % 3 == 0:
+        raise RuntimeError(f"boom in run {spec.run_id}")
+    return run_spec(spec)
+
+
+def write_experiment(path, *, kind="grid", factors=None, design_extra="", **top):
+    """Write a small experiment file; ``factors`` maps key -> TOML value text."""
+    top = {"scenario": '"balanced"', "days": 60, "replications": 2, "seed": 5, **top}
+    factors = factors or {"operations.capacity": "[40, 80]", "service.quality": "[0.5, 0.9]"}
+    lines = [f"{k} = {v}" for k, v in top.items()]
+    lines += ["", "[design]", f'kind = "{kind}"', design_extra, "", "[factors]"]
+    lines += [f'"{k}" = {v}' for k, v in factors.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path

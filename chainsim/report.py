@@ -1,0 +1,353 @@
+"""Reading a sweep: means with confidence intervals, sensitivity indices, figures.
+
+``chainsim report DIR`` writes, next to the sweep's ``runs.parquet``:
+
+* ``points.csv`` -- per design point and metric: runs, mean, standard deviation
+  and the 95 % confidence interval of the mean (Student's t over replications);
+* figures by design: a tornado chart for one-at-a-time, a heatmap for a
+  two-factor grid (a line per factor otherwise), bars of Sobol' or Morris
+  indices (computed by SALib on the per-point means), scatter plots for a Latin
+  hypercube;
+* ``report.md``, which ties it together and says how many runs failed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .experiments import MANIFEST, RUNS
+from .schema import ScenarioError
+
+
+@dataclass(frozen=True)
+class SweepData:
+    out: Path
+    experiment: dict[str, Any]
+    runs: pd.DataFrame
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.runs[self.runs.status == "ok"]
+
+    @property
+    def factors(self) -> list[str]:
+        return [f["path"] for f in self.experiment["factors"]]
+
+    @property
+    def kind(self) -> str:
+        return self.experiment["design"]["kind"]
+
+
+def load_sweep(out: str | Path) -> SweepData:
+    out = Path(out)
+    if not (out / MANIFEST).is_file():
+        raise ScenarioError(f"{out} is not a sweep directory (no {MANIFEST}); "
+                            "run 'chainsim sweep EXPERIMENT --out DIR' first")
+    if not (out / RUNS).is_file():
+        raise ScenarioError(f"{out} has no {RUNS} yet: no run has finished")
+    experiment = json.loads((out / MANIFEST).read_text())
+    return SweepData(out, experiment, pd.read_parquet(out / RUNS))
+
+
+def mean_ci(values: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, standard deviation and 95 % t-interval of the mean."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    n = len(values)
+    if n == 0:
+        return (math.nan,) * 4
+    mean = float(values.mean())
+    if n < 2:
+        return mean, math.nan, math.nan, math.nan
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return mean, sd, mean - half, mean + half
+
+
+def point_table(data: SweepData, metrics: list[str]) -> pd.DataFrame:
+    """Per point and metric: n, mean, sd, CI (failed runs left out)."""
+    rows = []
+    for point, group in data.ok.groupby("point"):
+        base = {"point": int(point), **{f: group[f].iloc[0] for f in data.factors}}
+        for m in metrics:
+            mean, sd, lo, hi = mean_ci(group[m].to_numpy())
+            rows.append({**base, "metric": m, "runs": len(group), "mean": mean, "sd": sd,
+                         "ci_low": lo, "ci_high": hi})
+    return pd.DataFrame(rows)
+
+
+def paired_effects(data: SweepData, metric: str) -> pd.DataFrame:
+    """One-at-a-time: each point's gain over the baseline (point 0), paired by replication."""
+    ok = data.ok.pivot_table(index="replication", columns="point", values=metric)
+    if 0 not in ok.columns:
+        return pd.DataFrame()
+    rows = []
+    points = data.experiment["points"]
+    for p in ok.columns:
+        if p == 0:
+            continue
+        diff = (ok[p] - ok[0]).dropna().to_numpy()
+        mean, _, lo, hi = mean_ci(diff)
+        ((path, level),) = points[p].items()
+        rows.append({"factor": path, "level": level, "gain": mean, "ci_low": lo, "ci_high": hi,
+                     "pairs": len(diff)})
+    return pd.DataFrame(rows)
+
+
+def sensitivity(data: SweepData, metric: str) -> pd.DataFrame:
+    """Sobol' (S1, ST) or Morris (mu*, sigma) indices from SALib, on per-point means."""
+    from .experiments import Factor, salib_problem
+
+    factors = [Factor(f["path"], None, f["low"], f["high"]) for f in data.experiment["factors"]]
+    problem = salib_problem(factors)
+    n_points = len(data.experiment["points"])
+    y = data.ok.groupby("point")[metric].mean().reindex(range(n_points)).to_numpy()
+    if not np.isfinite(y).all():
+        raise ScenarioError(f"{metric}: some design points have no successful run; "
+                            "indices need every point (resume the sweep)")
+    design = data.experiment["design"]
+    if data.kind == "sobol":
+        from SALib.analyze import sobol
+
+        res = sobol.analyze(problem, y, calc_second_order=design["second_order"],
+                            seed=data.experiment["seed"])
+        return pd.DataFrame({"factor": problem["names"], "S1": res["S1"], "S1_conf": res["S1_conf"],
+                             "ST": res["ST"], "ST_conf": res["ST_conf"]})
+    from SALib.analyze import morris
+
+    x = np.array(data.experiment["sample_matrix"])
+    res = morris.analyze(problem, x, y, num_levels=design["levels"], seed=data.experiment["seed"])
+    return pd.DataFrame({"factor": problem["names"], "mu_star": res["mu_star"],
+                         "mu_star_conf": res["mu_star_conf"], "mu": res["mu"],
+                         "sigma": res["sigma"]})
+
+
+# -- figures ---------------------------------------------------------------------------
+
+
+def tornado(effects: pd.DataFrame, metric: str, title: str):
+    """Horizontal bars of gains over the baseline, largest swing on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r.factor} = {_fmt(r.level)}" for r in effects.itertuples()]
+    order = np.argsort(np.abs(effects["gain"].to_numpy()))
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(effects) + 1.8), layout="constrained")
+    y = np.arange(len(effects))
+    gains = effects["gain"].to_numpy()[order]
+    err = np.vstack([gains - effects["ci_low"].to_numpy()[order],
+                     effects["ci_high"].to_numpy()[order] - gains])
+    ax.barh(y, gains, xerr=err, color=np.where(gains >= 0, "#1b9e77", "#d95f02"), capsize=3)
+    ax.set_yticks(y, [labels[i] for i in order])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(f"change in {metric} vs. baseline (mean, 95 % CI)")
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "unlimited" if math.isinf(value) else f"{value:g}"
+    return str(value)
+
+
+def num(x: float, sign: bool = False) -> str:
+    """A readable number: thousands separated, four significant digits below 1000."""
+    if not math.isfinite(x):
+        return "n/a"
+    plus = "+" if sign and x > 0 else ""
+    return f"{plus}{x:,.0f}" if abs(x) >= 1000 else f"{plus}{x:,.4g}"
+
+
+def heatmap(table: pd.DataFrame, fx: str, fy: str, metric: str, title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = table[table.metric == metric].pivot_table(index=fy, columns=fx, values="mean")
+    fig, ax = plt.subplots(figsize=(7.5, 6), layout="constrained")
+    im = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(grid.shape[1]), [_fmt(v) for v in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [_fmt(v) for v in grid.index])
+    ax.set_xlabel(fx)
+    ax.set_ylabel(fy)
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            ax.text(j, i, f"{grid.iat[i, j]:,.0f}", ha="center", va="center", color="white",
+                    fontsize=8)
+    fig.colorbar(im, ax=ax, label=f"{metric} (mean over replications)")
+    ax.set_title(title, loc="left", fontsize=10)
+    return fig
+
+
+def effect_lines(table: pd.DataFrame, factors: list[str], metric: str, title: str):
+    """Main effects: the metric's mean against each factor's levels, with CIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sub = table[table.metric == metric]
+    fig, axes = plt.subplots(1, len(factors), figsize=(4.2 * len(factors), 3.8),
+                             layout="constrained", squeeze=False)
+    for ax, f in zip(axes[0], factors, strict=True):
+        g = sub.groupby(f)[["mean"]].mean().reset_index()
+        ax.plot(g[f], g["mean"], marker="o")
+        if len(factors) == 1:
+            ax.fill_between(sub[f], sub["ci_low"], sub["ci_high"], alpha=0.2)
+        ax.set_xlabel(f)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=10)
+    return fig
+
+
+def scatter(data: SweepData, metric: str, title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    means = data.ok.groupby("point")[[*data.factors, metric]].mean()
+    fig, axes = plt.subplots(1, len(data.factors), figsize=(4 * len(data.factors), 3.6),
+                             layout="constrained", squeeze=False)
+    for ax, f in zip(axes[0], data.factors, strict=True):
+        ax.scatter(means[f], means[metric], s=12, alpha=0.7)
+        ax.set_xlabel(f)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(metric)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=10)
+    return fig
+
+
+def index_bars(indices: pd.DataFrame, kind: str, metric: str, title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(indices) + 2), layout="constrained")
+    y = np.arange(len(indices))
+    if kind == "sobol":
+        ax.barh(y - 0.2, indices["ST"], 0.4, xerr=indices["ST_conf"], label="total (ST)",
+                color="#7570b3", capsize=3)
+        ax.barh(y + 0.2, indices["S1"], 0.4, xerr=indices["S1_conf"], label="first order (S1)",
+                color="#1b9e77", capsize=3)
+        ax.set_xlabel(f"Sobol' index of {metric}")
+    else:
+        ax.barh(y, indices["mu_star"], xerr=indices["mu_star_conf"], color="#7570b3",
+                capsize=3, label="mu* (mean |elementary effect|)")
+        ax.set_xlabel(f"Morris mu* of {metric}")
+    ax.set_yticks(y, indices["factor"])
+    ax.legend(fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, loc="left", fontsize=10)
+    return fig
+
+
+# -- the report -------------------------------------------------------------------------
+
+
+def markdown_table(frame: pd.DataFrame) -> list[str]:
+    """A small DataFrame as Markdown lines (numbers to three decimals)."""
+    cols = list(frame.columns)
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in frame.to_dict("records"):
+        out.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v)
+                                     for v in row.values()) + " |")
+    return out
+
+
+def write_report(out: str | Path) -> list[Path]:
+    """Write points.csv, the figures and report.md into the sweep directory."""
+    import matplotlib.pyplot as plt
+
+    data = load_sweep(out)
+    exp = data.experiment
+    metrics = exp["metrics"]
+    written: list[Path] = []
+
+    def save(fig, name: str) -> str:
+        path = data.out / name
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+        return name
+
+    table = point_table(data, metrics)
+    table.to_csv(data.out / "points.csv", index=False)
+    written.append(data.out / "points.csv")
+
+    total, finished = len(exp["points"]) * exp["replications"], len(data.runs)
+    failed = int((data.runs.status != "ok").sum())
+    lines = [f"# Sweep report: {exp['name']}", ""]
+    if exp.get("description"):
+        lines += [exp["description"], ""]
+    lines += [
+        f"- design: **{data.kind}**, {len(exp['points'])} points x {exp['replications']} "
+        f"replications = {total} runs of {exp['days']} days (seed {exp['seed']})",
+        f"- base scenario: {exp['base']['name']}",
+        f"- factors: {', '.join(data.factors)}",
+        f"- finished runs: {finished} of {total}; **failed: {failed}**",
+    ]
+    if failed:
+        errors = data.runs[data.runs.status != "ok"].error.value_counts().head(3)
+        lines += [f"  - {count} x `{err}`" for err, count in errors.items()]
+    if finished < total:
+        lines.append("  - the sweep is incomplete: run the same `chainsim sweep` command again "
+                     "to resume it")
+    lines.append("")
+
+    for metric in metrics:
+        lines += [f"## {metric}", ""]
+        title = f"{exp['name']}: {metric}"
+        if data.kind == "oat":
+            effects = paired_effects(data, metric)
+            if not effects.empty:
+                name = save(tornado(effects, metric, title), f"tornado_{metric}.png")
+                base_mean = table[(table.point == 0) & (table.metric == metric)]["mean"]
+                lines += [f"Baseline: {num(base_mean.iloc[0])} (mean). Gain of each level over "
+                          "the baseline, paired by replication (common random numbers):", "",
+                          "| factor | level | gain | 95 % CI |", "|---|---:|---:|---|"]
+                for r in effects.sort_values("gain", ascending=False).itertuples():
+                    lines.append(f"| {r.factor} | {_fmt(r.level)} | {num(r.gain, True)} | "
+                                 f"{num(r.ci_low, True)} to {num(r.ci_high, True)} |")
+                lines += ["", f"![tornado]({name})", ""]
+        elif data.kind in ("sobol", "morris"):
+            indices = sensitivity(data, metric)
+            name = save(index_bars(indices, data.kind, metric, title), f"{data.kind}_{metric}.png")
+            lines += [*markdown_table(indices), "", f"![indices]({name})", ""]
+        elif data.kind == "grid" and len(data.factors) == 2:
+            name = save(heatmap(table, data.factors[0], data.factors[1], metric, title),
+                        f"heatmap_{metric}.png")
+            lines += [f"![heatmap]({name})", ""]
+        elif data.kind == "grid":
+            name = save(effect_lines(table, data.factors, metric, title), f"effects_{metric}.png")
+            lines += [f"![effects]({name})", ""]
+        else:
+            name = save(scatter(data, metric, title), f"scatter_{metric}.png")
+            lines += [f"![scatter]({name})", ""]
+        if data.kind in ("grid", "oat") and len(exp["points"]) <= 60:
+            lines += ["| point | " + " | ".join(data.factors) + " | mean | 95 % CI | runs |",
+                      "|---:|" + "---:|" * len(data.factors) + "---:|---|---:|"]
+            for r in table[table.metric == metric].to_dict("records"):
+                values = " | ".join(_fmt(r[f]) for f in data.factors)
+                lines.append(f"| {r['point']} | {values} | {num(r['mean'])} | "
+                             f"{num(r['ci_low'])} to {num(r['ci_high'])} | {r['runs']} |")
+            lines.append("")
+    report = data.out / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    written.append(report)
+    return written
