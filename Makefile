@@ -2,21 +2,29 @@
 #   make demo   run the balanced scenario for a year and print its summary
 #   make test   run the test suite
 # Both create .venv/ (with a Python >= 3.12 found by .ci/find-python) if missing.
+# make test also installs Debian's chromium (for the workshop's browser test)
+# when it is missing; make workshop serves the live page on localhost.
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-full bench venv clean
+.PHONY: demo test test-full bench browser workshop venv clean
 
 demo: $(STAMP)
 	$(VENV)/bin/chainsim run balanced --days 365 --out runs/demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest
 
-test-full: $(STAMP)
+test-full: $(STAMP) browser
 	$(PY) -m pytest -m "full or not full"
+
+browser:
+	@.ci/install-browser
+
+workshop: $(STAMP)
+	$(VENV)/bin/chainsim workshop
 
 bench: $(STAMP)
 	$(PY) benchmarks/throughput.py
@@ -31,6 +39,7 @@ $(STAMP): pyproject.toml
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m chainsim.workshop.assets
 	@touch $(STAMP)
 
 clean:

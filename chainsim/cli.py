@@ -73,6 +73,16 @@ def _reps(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: must be from 1 to 65535")
+    return value
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=_positive_int, metavar="N",
                    help="days to simulate (default: the scenario's run.days, 365)")
@@ -189,6 +199,17 @@ def build_parser() -> Parser:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster, e.g. tcp://host:8786")
     p.set_defaults(handler=cmd_sweep)
+
+    p = command("workshop", "Serve the live workshop page: sliders per link, the chain drawn, "
+                "charts moving (on localhost).", """\
+        chainsim workshop
+        chainsim workshop lawn_care --port 8800
+        """)
+    p.add_argument("scenario", metavar="SCENARIO", nargs="?", default="balanced",
+                   help="built-in scenario to start with (default: balanced)")
+    p.add_argument("--port", type=_port, default=8765, metavar="P",
+                   help="port on 127.0.0.1 (default 8765)")
+    p.set_defaults(handler=cmd_workshop)
 
     p = command("report", "Summarize a sweep: means with 95 % CIs, sensitivity indices, "
                 "figures and a Markdown report.", """\
@@ -386,6 +407,39 @@ def cmd_sweep(args) -> int:
     print(f"done: {result.ran} runs now, {result.skipped} before; {result.failed} failed")
     print(f"next: chainsim report {out}")
     return 0
+
+
+def cmd_workshop(args) -> int:
+    import os
+    import socket
+    import subprocess
+
+    from .scenarios import builtin_scenarios
+
+    if args.scenario not in builtin_scenarios():
+        from .scenarios import resolve_path
+
+        resolve_path(args.scenario)  # an unknown name: one line with suggestions
+        raise UsageError(f"the workshop starts from a built-in scenario, not a file: "
+                         f"{args.scenario} (built-in: {', '.join(builtin_scenarios())})")
+    with socket.socket() as probe:
+        # as the server will: a port left in TIME_WAIT is free, a listening one is not
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise UsageError(f"port {args.port} is in use on 127.0.0.1; "
+                             "pick another with --port") from None
+    url = f"http://127.0.0.1:{args.port}"
+    print(f"chainsim workshop: {args.scenario} at {url}  (Ctrl-C to stop)", flush=True)
+    env = {**os.environ, "CHAINSIM_WORKSHOP_SCENARIO": args.scenario,
+           "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
+    command = [sys.executable, "-m", "solara", "run", "chainsim.workshop.app", "--host", "127.0.0.1",
+               "--port", str(args.port), "--no-open", "--production"]
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_report(args) -> int:

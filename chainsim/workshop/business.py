@@ -1,0 +1,175 @@
+"""What the workshop page drives: the room's changes, sliders from the schema, the twin.
+
+Nothing here touches the browser; the page (:mod:`chainsim.workshop.app`) is a
+thin view over it, and the unit tests exercise it directly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..metrics import LOSS_SOURCES
+from ..model import ChainModel
+from ..scenarios import load_scenario
+from ..schema import FUNCTIONS, UNLIMITED, Scenario, knobs
+
+#: Days over which the diagram's "lost lately" and "weakest link" are counted.
+RECENT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class SliderSpec:
+    """One workshop slider, read from the schema and scaled to the scenario."""
+
+    path: str
+    label: str
+    help: str
+    value: float
+    min: float
+    max: float
+    step: float
+    integer: bool
+
+
+def slider_specs(scenario: Scenario) -> list[SliderSpec]:
+    """A slider for every knob the schema marks for teaching (``teach=True``).
+
+    Ranges come from the schema; where the schema has no upper bound (a
+    capacity, a contact rate), the slider reaches three times the scenario's
+    value, so the room can both starve and flood each link.
+    """
+    specs = []
+    for path, k in knobs().items():
+        if not k.teach:
+            continue
+        value = scenario.get(path)
+        if value == UNLIMITED:
+            value = math.inf
+        if k.kind == "probability":
+            lo, hi, step = 0.0, 1.0, 0.01
+        elif k.kind == "integer":
+            lo = k.minimum or 0
+            hi = k.maximum if k.maximum is not None else max(10, 3 * int(value))
+            step = 1
+        else:  # capacities and rates
+            lo = 0.0
+            base = value if math.isfinite(value) else 100.0
+            hi = k.maximum if k.maximum is not None else _nice_max(3 * base)
+            step = 1.0 if hi >= 20 else (0.1 if hi >= 2 else 0.01)
+        shown = min(value, hi) if math.isfinite(value) else hi
+        specs.append(SliderSpec(path, k.label, k.help + (f" ({k.unit})" if k.unit else ""),
+                                shown, lo, hi, step, k.kind == "integer"))
+    return specs
+
+
+def _nice_max(x: float) -> float:
+    """Round up to 1, 2 or 5 times a power of ten."""
+    if x <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(x))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= x)
+
+
+@dataclass
+class Room:
+    """What the room has decided so far: slider changes, and whether to compare.
+
+    It outlives the model: Mesa's Reset builds a new model from the same Room,
+    so the room's changes survive a reset.
+    """
+
+    changes: dict[str, Any] = field(default_factory=dict)
+    compare: bool = False
+
+
+class WorkshopModel(ChainModel):
+    """A ChainModel for the workshop: built from a scenario name and the room.
+
+    In compare mode the model itself is the business as it is, and ``twin`` is
+    a copy with the room's changes, on the same seed, stepped in lockstep.
+    Otherwise the room's changes apply to the model directly, live.
+    """
+
+    def __init__(self, scenario_name: str = "balanced", room: Room | None = None,
+                 seed: int | None = None, **_ignored):
+        room = room if room is not None else Room()
+        base = load_scenario(scenario_name)
+        seed = base.run.seed if seed is None else int(seed)
+        proposal = base.replace(room.changes)
+        super().__init__(base if room.compare else proposal, rng=seed, journeys=True)
+        self.scenario_name = scenario_name
+        self.room = room
+        self.seed = seed
+        self.twin = ChainModel(proposal, rng=seed, journeys=True) if room.compare else None
+
+    def step(self) -> None:
+        super().step()
+        if self.twin is not None:
+            self.twin.step()
+
+    def change(self, path: str, value: Any) -> None:
+        """A slider moved: the room's proposal changes, from today on."""
+        target = self.twin if self.twin is not None else self
+        target.set(path, value)  # validates first
+        self.room.changes[path] = value
+
+    def businesses(self) -> list[tuple[str, ChainModel]]:
+        """The one business, or the two side by side in compare mode."""
+        if self.twin is None:
+            return [("business", self)]
+        return [("as it is", self), ("the room's proposal", self.twin)]
+
+
+def recent_losses(model: ChainModel, days: int = RECENT_DAYS) -> dict[str, int]:
+    """People lost because of each function over the last ``days`` days."""
+    frame = model.datacollector.model_vars
+    if not frame.get("day"):
+        return dict.fromkeys(FUNCTIONS, 0)
+    return {f: int(sum(sum(frame[c][-days:]) for c in cols)) for f, cols in LOSS_SOURCES.items()}
+
+
+def weakest_now(model: ChainModel) -> str | None:
+    """The function losing the most people lately (None if no one was lost)."""
+    losses = recent_losses(model)
+    worst = max(FUNCTIONS, key=lambda f: (losses[f], -FUNCTIONS.index(f)))
+    return worst if losses[worst] > 0 else None
+
+
+def link_states(model: ChainModel) -> list[dict[str, Any]]:
+    """What the chain diagram shows for each link, as plain numbers."""
+    losses = recent_losses(model)
+    weakest = weakest_now(model)
+    states = []
+    for f in model.functions:
+        cap = f.params.capacity
+        states.append({
+            "name": f.name,
+            "queue": len(f.queue),
+            "utilization": float(f.utilization) if model.day else 0.0,
+            "capacity": cap,
+            "quality": f.params.quality,
+            "lost": losses[f.name],
+            "weakest": f.name == weakest,
+        })
+    return states
+
+
+def journey_of(model: ChainModel, customer_id: int) -> list[dict[str, Any]]:
+    """One customer's events so far, oldest first."""
+    frame = model.customers.journey(customer_id)
+    return [{"day": int(r.day), "event": str(r.event), "function": str(r.function)}
+            for r in frame.itertuples()]
+
+
+def pick_customer(model: ChainModel, rng_seed: int = 0) -> int | None:
+    """A customer worth following: an active one, chosen reproducibly."""
+    book = model.customers
+    if book.n == 0:
+        return None
+    active = np.flatnonzero(np.isin(book.place[: book.n], (1, 2, 3)))
+    pool = active if len(active) else np.arange(book.n)
+    return int(np.random.default_rng(rng_seed).choice(pool))

@@ -1,0 +1,264 @@
+"""The workshop: its page, its sliders, its twin business, and a real browser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chainsim import knobs
+from chainsim.scenarios import builtin_scenarios, load_scenario
+from chainsim.workshop import assets
+from chainsim.workshop.business import (
+    Room,
+    WorkshopModel,
+    journey_of,
+    link_states,
+    pick_customer,
+    slider_specs,
+    weakest_now,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHAINSIM = str(Path(sys.executable).parent / "chainsim")
+CHROMIUM = "/usr/bin/chromium"
+TEACH = {path for path, k in knobs().items() if k.teach}
+
+
+# -- the model side ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(builtin_scenarios()))
+def test_every_slider_is_a_schema_knob_within_its_range(name):
+    scenario = load_scenario(name)
+    specs = slider_specs(scenario)
+    assert {s.path for s in specs} == TEACH
+    for s in specs:
+        k = knobs()[s.path]
+        assert s.min <= s.value <= s.max, s.path
+        assert k.minimum is None or s.min >= k.minimum
+        assert k.maximum is None or s.max <= k.maximum
+        assert s.help.startswith(k.help) and s.label == k.label
+        assert s.value == pytest.approx(scenario.get(s.path)), s.path  # starts where the story is
+        assert s.integer == (k.kind == "integer")
+
+
+def test_a_slider_changes_the_running_business_and_survives_a_reset():
+    room = Room()
+    model = WorkshopModel("weak_operations", room, seed=4)
+    for _ in range(20):
+        model.step()
+    model.change("operations.capacity", 60)
+    assert model.params.operations.capacity == 60 and room.changes == {"operations.capacity": 60}
+    for _ in range(5):
+        model.step()
+    assert model.operations.slots == 60  # today's capacity is the new one
+    again = WorkshopModel("weak_operations", room, seed=4)  # what Mesa's Reset does
+    assert again.params.operations.capacity == 60 and again.day == 0
+    with pytest.raises(ValueError, match="operations.quality = 2"):
+        model.change("operations.quality", 2.0)
+    assert "operations.quality" not in room.changes  # a refused change is not recorded
+
+
+def test_compare_mode_runs_the_proposal_beside_the_business_on_the_same_seed():
+    room = Room(compare=True)
+    model = WorkshopModel("lawn_care", room, seed=9)
+    assert [label for label, _ in model.businesses()] == ["as it is", "the room's proposal"]
+    for _ in range(30):
+        model.step()
+    # no changes yet: the two copies are the same business on the same seed
+    pd.testing.assert_frame_equal(model.timeseries(), model.twin.timeseries())
+    model.change("operations.capacity", 40)
+    for _ in range(60):
+        model.step()
+    assert model.params.operations.capacity == 15 and model.twin.params.operations.capacity == 40
+    assert model.twin.timeseries().deliveries.sum() > model.timeseries().deliveries.sum()
+
+
+def test_diagram_states_and_the_followed_customer():
+    model = WorkshopModel("call_in_test", Room(), seed=2)
+    assert weakest_now(model) is None
+    for _ in range(40):
+        model.step()
+    states = {s["name"]: s for s in link_states(model)}
+    assert set(states) == {"marketing", "sales", "operations", "service"}
+    assert states["sales"]["weakest"] and weakest_now(model) == "sales"
+    assert states["sales"]["queue"] == len(model.sales.queue) > 0
+    assert all(0 <= s["utilization"] <= 1 for s in states.values())
+    cid = pick_customer(model)
+    assert model.customers.place[cid] in (1, 2, 3)  # an active customer
+    events = journey_of(model, cid)
+    assert events and [e["day"] for e in events] == sorted(e["day"] for e in events)
+
+
+# -- the page, rendered without a browser ---------------------------------------------------
+
+
+def test_the_page_builds_and_its_sliders_map_to_schema_keys(monkeypatch):
+    import solara
+
+    from chainsim.workshop import app
+
+    monkeypatch.setenv("CHAINSIM_WORKSHOP_SCENARIO", "lawn_care")
+
+    @solara.component
+    def InAppLayout():  # as `solara run` serves it
+        with solara.AppLayout():
+            app.Page()
+
+    _, rc = solara.render(InAppLayout(), handle_error=False)
+    catalogue = knobs()
+    lawn = load_scenario("lawn_care")
+    for path in TEACH:  # one slider per teaching knob, labelled from the schema
+        (holder,) = rc.find(attributes={"data-knob": path}).widgets
+        (slider,) = holder.children
+        assert slider.label.startswith(f"{catalogue[path].label}: ")
+        assert slider.v_model == pytest.approx(lawn.get(path))
+    (diagram,) = rc.find(attributes={"data-testid": "chain-diagram",
+                                     "class": "chain-diagram"}).widgets
+    assert "capacity 15" in diagram.unsafe_innerHTML  # lawn care's crews
+    assert diagram.unsafe_innerHTML.count('class="chain-link"') == 4
+
+
+# -- a real browser --------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def workshop_url():
+    assert Path(CHROMIUM).exists(), (
+        f"{CHROMIUM} is missing: the workshop test needs Debian's chromium "
+        "(.ci/install-browser installs it; make test runs that)")
+    assert not assets.missing(), (
+        "Solara's browser assets are missing: run python -m chainsim.workshop.assets")
+    port = _free_port()
+    proc = subprocess.Popen([CHAINSIM, "workshop", "weak_operations", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the workshop server did not start:\n{proc.stdout.read()}")
+        time.sleep(0.3)
+    first_line = proc.stdout.readline()
+    assert f"at http://127.0.0.1:{port}" in first_line  # it says the address
+    yield url
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=20)
+
+
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def test_in_a_browser_a_slider_and_steps_move_the_charts_and_the_chain(workshop_url):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1300})
+        page.goto(workshop_url)
+        diagram = page.locator("[data-testid=chain-diagram]")
+        diagram.wait_for(timeout=60_000)
+        assert "day 0:" in diagram.inner_text()
+        charts = page.locator(".chain-charts img")
+        charts.wait_for(timeout=30_000)
+        diagram_before, charts_before = diagram.inner_html(), charts.get_attribute("src")
+
+        def step_to(day):
+            page.get_by_role("button", name="Step").click()
+            page.wait_for_function(
+                "d => document.querySelector('[data-testid=chain-diagram]').innerText"
+                ".includes(`day ${d}:`)", arg=day, timeout=30_000)
+
+        # the room gives Operations more crews: the slider moves the running business
+        slider = page.locator('[data-knob="operations.capacity"] [role=slider]')
+        slider.focus()
+        for _ in range(8):
+            slider.press("ArrowRight")
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=chain-diagram]').innerText"
+            ".includes('capacity 50')", timeout=30_000)
+        for day in range(1, 6):
+            step_to(day)
+        page.wait_for_function(
+            "src => document.querySelector('.chain-charts img').src !== src",
+            arg=charts_before, timeout=30_000)
+
+        text = diagram.inner_text()
+        assert "day 5:" in text and "capacity 50" in text
+        label = page.locator('[data-knob="operations.capacity"]').inner_text()
+        assert "Operations capacity: 50 *" in label  # the slider shows the room's change
+        assert diagram.inner_html() != diagram_before
+        assert charts.get_attribute("src") != charts_before
+        loads = page.locator(".chain-link[data-link=operations]").inner_text()
+        assert "load: 0 %" not in loads  # Operations has been working
+        page.screenshot(path=str(ARTIFACTS / "workshop.png"), full_page=True)
+
+        # compare mode: the business as it is and the room's proposal, side by side
+        page.get_by_label("Compare: run the room's proposal beside the business as it is").check()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=chain-diagram]').innerText"
+            ".includes(\"the room's proposal\")", timeout=30_000)
+        step_to(1)
+        rows = diagram.inner_text()
+        assert "as it is" in rows and "capacity 42" in rows and "capacity 50" in rows
+        page.screenshot(path=str(ARTIFACTS / "workshop-compare.png"), full_page=True)
+        browser.close()
+    assert np.frombuffer((ARTIFACTS / "workshop.png").read_bytes()[:8], np.uint8).tolist()[:4] \
+        == [0x89, 0x50, 0x4E, 0x47]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["balancd"], "unknown scenario 'balancd' (did you mean 'balanced'?)"),
+    (["--port", "0"], "--port: 0 is not allowed: must be from 1 to 65535"),
+    (["--port", "http"], "--port: 'http' is not a port number"),
+    (["scenarios/lawn_care.toml"], "the workshop starts from a built-in scenario"),
+])
+def test_workshop_bad_input(args, message):
+    out = subprocess.run([CHAINSIM, "workshop", *args], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    assert out.returncode == 2 and message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_workshop_refuses_a_port_in_use():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run([CHAINSIM, "workshop", "--port", str(port)], capture_output=True,
+                             text=True, timeout=60)
+    assert out.returncode == 2
+    assert f"port {port} is in use on 127.0.0.1; pick another with --port" in out.stderr
+
+
+def test_browser_assets_are_listed_and_checked(tmp_path):
+    assert len(assets.missing(tmp_path)) == len(assets.PACKAGES)
+    (tmp_path / "requirejs@2.3.6").mkdir()
+    (tmp_path / "requirejs@2.3.6" / "package.json").write_text("{}")
+    assert ("requirejs", "2.3.6") not in assets.missing(tmp_path)
