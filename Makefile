@@ -9,7 +9,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-full bench browser workshop venv clean
+.PHONY: demo test test-full validation bench browser workshop venv clean
 
 demo: $(STAMP)
 	$(VENV)/bin/chainsim run balanced --days 365 --out runs/demo
@@ -17,8 +17,11 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(PY) -m pytest
 
-test-full: $(STAMP) browser
-	$(PY) -m pytest -m "full or not full"
+test-full: $(STAMP)
+	$(PY) -m pytest -m full
+
+validation: $(STAMP)
+	$(PY) experiments/validation.py
 
 browser:
 	@.ci/install-browser

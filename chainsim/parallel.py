@@ -103,27 +103,34 @@ def run_all(
     scheduler: str | None = None,
     run: Callable[[RunSpec], dict[str, Any]] = run_spec,
     window: int | None = None,
+    pool: Executor | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield each run's result as it completes (in completion order).
 
     At most ``window`` runs are in flight at once (default: four per worker), so
-    an interrupted sweep loses only those, and memory stays flat.
+    an interrupted sweep loses only those, and memory stays flat. Pass ``pool``
+    to reuse an executor across calls.
     """
-    specs = iter(specs)
-    with executor(workers, scheduler) as pool:
-        limit = window or 4 * (workers or default_workers())
-        pending: set[Future] = set()
-        try:
-            while True:
-                for spec in specs:
-                    pending.add(pool.submit(guarded, run, spec))
-                    if len(pending) >= limit:
-                        break
-                if not pending:
-                    return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+    if pool is not None:
+        yield from _run_in(pool, iter(specs), run, window or 4 * (workers or default_workers()))
+        return
+    with executor(workers, scheduler) as own:
+        yield from _run_in(own, iter(specs), run, window or 4 * (workers or default_workers()))
+
+
+def _run_in(pool: Executor, specs: Iterator[RunSpec], run, limit: int) -> Iterator[dict[str, Any]]:
+    pending: set[Future] = set()
+    try:
+        while True:
+            for spec in specs:
+                pending.add(pool.submit(guarded, run, spec))
+                if len(pending) >= limit:
+                    break
+            if not pending:
+                return
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:
+        for future in pending:
+            future.cancel()
