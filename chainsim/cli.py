@@ -35,24 +35,27 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed: must be a whole number >= 1")
-    return value
+def _whole_number(low: int, high: int | None = None, *, noun: str = "a whole number",
+                  why: str = ""):
+    """An argparse type for a whole number from ``low`` (to ``high``)."""
+    allowed = f"from {low} to {high}" if high is not None else f"a whole number >= {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is not allowed: must be {allowed}{why}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed: must be a whole number >= 0")
-    return value
+_positive_int = _whole_number(1)
+_seed = _whole_number(0)
+_reps = _whole_number(2, why=" (a confidence interval needs two)")
+_port = _whole_number(1, 65535, noun="a port number")
 
 
 def _positive_float(text: str) -> float:
@@ -62,24 +65,6 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not allowed: must be a number > 0")
-    return value
-
-
-def _reps(text: str) -> int:
-    value = _positive_int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed: must be a whole number >= 2 "
-                                         "(a confidence interval needs two)")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed: must be from 1 to 65535")
     return value
 
 
@@ -327,7 +312,7 @@ def _progress(total: int, desc: str):
 
 
 def cmd_diagnose(args) -> int:
-    from .diagnose import diagnose, to_json, verdict
+    from .diagnose import diagnose, to_json
     from .outputs import staged_directory, write_json
 
     scenario = _load(args.scenario, args)
@@ -430,6 +415,15 @@ def cmd_workshop(args) -> int:
         except OSError:
             raise UsageError(f"port {args.port} is in use on 127.0.0.1; "
                              "pick another with --port") from None
+    from .workshop import assets
+
+    if assets.missing():  # the page needs them; without them it would never draw
+        print("fetching the workshop's browser assets (once) ...", file=sys.stderr, flush=True)
+        try:
+            assets.ensure(quiet=True)
+        except (OSError, RuntimeError) as err:
+            raise UsageError(f"the workshop's browser assets are missing and could not be "
+                             f"fetched from {assets.REGISTRY}: {err}") from None
     url = f"http://127.0.0.1:{args.port}"
     print(f"chainsim workshop: {args.scenario} at {url}  (Ctrl-C to stop)", flush=True)
     env = {**os.environ, "CHAINSIM_WORKSHOP_SCENARIO": args.scenario,

@@ -115,7 +115,7 @@ def charts_figure(model: WorkshopModel) -> Figure:
     """The live charts, one figure; in compare mode the proposal is dashed."""
     fig = Figure(figsize=(12, 6.4), layout="constrained")
     axes = list(fig.subplots(2, 3).flat)
-    for (title, columns), ax in zip(CHARTS, axes, strict=True):
+    for (title, _), ax in zip(CHARTS, axes, strict=True):
         ax.set_title(title, fontsize=9, loc="left")
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
@@ -132,7 +132,7 @@ def charts_figure(model: WorkshopModel) -> Figure:
         series = {**data, "repeat_purchases_total": running}
         for (_, columns), ax in zip(CHARTS, axes, strict=True):
             for col in columns:
-                name = col.replace("_", " ") + ("" if style == "-" else " (proposal)")
+                name = col.replace("_", " ") + ("" if label == "business" else f" ({label})")
                 ax.plot(days, series[col], ls=style, color=COLORS[col], label=name, lw=1.2)
     for ax, (title, _) in zip(axes, CHARTS, strict=True):
         if title in ("Utilization", "Satisfaction"):
