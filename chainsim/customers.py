@@ -57,7 +57,6 @@ _OUTCOME_EVENTS = np.array([_EVENT_CODE[e] for e in ("unresolved", "resolved", "
 #: that left them unhappy (Customer Service). People put off by a detractor's word
 #: are lost to the link that made the detractor.
 UNRATED, SATISFIED, UNHAPPY_OPERATIONS, UNHAPPY_SERVICE = range(4)
-BLAME = ("operations", "service")  # index = mood - UNHAPPY_OPERATIONS
 
 
 class Customer(mesa.Agent):
@@ -328,7 +327,8 @@ class CustomerBook:
             self.log.record_coded(day, _OUTCOME_EVENTS[classes - UNRESOLVED], ids)
         base = np.array([0.0, 0.0, keep.unresolved, keep.resolved, keep.resolved_quickly])[classes]
         prior = self.problems[ids] - 1  # the complaint's own problem is already counted
-        p_stay = np.minimum(base, keep.no_problem) * np.power(keep.repeat_failure_factor, prior)
+        p_stay = rules.repurchase_probability(base, keep.no_problem, prior,
+                                              keep.repeat_failure_factor)
         self._decide(ids, p_stay, classes, day)
 
     # -- internals -------------------------------------------------------------

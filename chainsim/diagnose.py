@@ -9,14 +9,13 @@ confidence interval from Student's t.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from .intervals import mean_ci
 from .parallel import RunSpec, guarded, run_all, run_spec
 from .schema import FUNCTIONS, Scenario, knobs
 
@@ -50,11 +49,8 @@ class Move:
     @property
     def ci(self) -> tuple[float, float]:
         """95 % confidence interval of the mean gain (paired t)."""
-        n = len(self.gains)
-        if n < 2:
-            return (math.nan, math.nan)
-        half = stats.t.ppf(0.975, n - 1) * float(np.std(self.gains, ddof=1)) / math.sqrt(n)
-        return (self.mean - half, self.mean + half)
+        _, _, lo, hi = mean_ci(self.gains)
+        return (lo, hi)
 
     @property
     def possible(self) -> bool:

@@ -347,8 +347,8 @@ class SweepError(ScenarioError):
     """A sweep that cannot start (e.g. the directory holds another experiment)."""
 
 
-def prepare_directory(experiment: Experiment, out: Path) -> set[int]:
-    """Create or reopen a sweep directory; return the run ids already finished."""
+def prepare_directory(experiment: Experiment, out: Path) -> dict[int, dict[str, Any]]:
+    """Create or reopen a sweep directory; return the runs already finished, by id."""
     manifest = out / MANIFEST
     if manifest.exists():
         try:
@@ -364,7 +364,7 @@ def prepare_directory(experiment: Experiment, out: Path) -> set[int]:
 
         data = {"fingerprint": experiment.fingerprint(), **experiment.to_json()}
         write_text_atomic(manifest, json.dumps(data, indent=1, default=str) + "\n")
-    return set(read_journal(out))
+    return read_journal(out)
 
 
 def read_journal(out: Path) -> dict[int, dict[str, Any]]:
@@ -458,9 +458,9 @@ def sweep(
         run: the function a worker calls per run (tests swap in a faulty one).
     """
     out = Path(out)
-    done = prepare_directory(experiment, out)
-    _repair_journal(out)
-    records = read_journal(out)
+    records = prepare_directory(experiment, out)
+    done = set(records)
+    _repair_journal(out)  # a torn last line was already skipped when reading
     todo = [spec for spec in experiment.specs() if spec.run_id not in done]
     if progress:
         progress(0, len(todo))

@@ -111,11 +111,12 @@ def run_all(
     an interrupted sweep loses only those, and memory stays flat. Pass ``pool``
     to reuse an executor across calls.
     """
+    limit = window or 4 * (workers or default_workers())
     if pool is not None:
-        yield from _run_in(pool, iter(specs), run, window or 4 * (workers or default_workers()))
+        yield from _run_in(pool, iter(specs), run, limit)
         return
     with executor(workers, scheduler) as own:
-        yield from _run_in(own, iter(specs), run, window or 4 * (workers or default_workers()))
+        yield from _run_in(own, iter(specs), run, limit)
 
 
 def _run_in(pool: Executor, specs: Iterator[RunSpec], run, limit: int) -> Iterator[dict[str, Any]]:

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .experiments import MANIFEST, RUNS
+from .intervals import mean_ci
 from .schema import ScenarioError
 
 
@@ -55,21 +55,6 @@ def load_sweep(out: str | Path) -> SweepData:
         raise ScenarioError(f"{out} has no {RUNS} yet: no run has finished")
     experiment = json.loads((out / MANIFEST).read_text())
     return SweepData(out, experiment, pd.read_parquet(out / RUNS))
-
-
-def mean_ci(values: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, standard deviation and 95 % t-interval of the mean."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    n = len(values)
-    if n == 0:
-        return (math.nan,) * 4
-    mean = float(values.mean())
-    if n < 2:
-        return mean, math.nan, math.nan, math.nan
-    sd = float(values.std(ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return mean, sd, mean - half, mean + half
 
 
 def point_table(data: SweepData, metrics: list[str]) -> pd.DataFrame:
@@ -260,12 +245,12 @@ def index_bars(indices: pd.DataFrame, kind: str, metric: str, title: str):
 # -- the report -------------------------------------------------------------------------
 
 
-def markdown_table(frame: pd.DataFrame) -> list[str]:
-    """A small DataFrame as Markdown lines (numbers to three decimals)."""
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> list[str]:
+    """A small DataFrame as Markdown lines (floats formatted with ``floatfmt``)."""
     cols = list(frame.columns)
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in frame.to_dict("records"):
-        out.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v)
+        out.append("| " + " | ".join(format(v, floatfmt) if isinstance(v, float) else str(v)
                                      for v in row.values()) + " |")
     return out
 

@@ -171,7 +171,8 @@ EXPERIENCES = ("no_problem", "silent_problem", "unresolved", "resolved", "resolv
 
 
 def repurchase_probability(
-    base: float, no_problem: float, prior_problems: np.ndarray, repeat_failure_factor: float
+    base: float | np.ndarray, no_problem: float, prior_problems: np.ndarray,
+    repeat_failure_factor: float,
 ) -> np.ndarray:
     """Chance of buying again after an order with a problem.
 
@@ -179,7 +180,7 @@ def repurchase_probability(
     rate (recovery never beats a delivery without failure). Each problem the
     customer already had multiplies it by ``repeat_failure_factor``.
     """
-    return min(base, no_problem) * np.power(repeat_failure_factor, prior_problems)
+    return np.minimum(base, no_problem) * np.power(repeat_failure_factor, prior_problems)
 
 
 def days_to_next_order(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
@@ -515,13 +515,6 @@ def suggest(name: str, candidates) -> str:
     """' (did you mean 'x'?)' for the closest candidate, or ''."""
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def iter_section_keys(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    for section, table in data.items():
-        if isinstance(table, Mapping):
-            for key in table:
-                yield section, key
 
 
 def describe_validation_error(err: ValidationError) -> str:

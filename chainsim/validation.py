@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import rules
+from .intervals import mean_ci
 from .model import ChainModel
 from .parallel import RunSpec, guarded, run_all
 from .schema import FUNCTIONS, Scenario
@@ -44,17 +44,14 @@ class Case:
     plot: dict[str, Any] = field(default_factory=dict)  # data for the figure
 
 
-def mean_ci(values) -> tuple[float, float, float]:
-    values = np.asarray(values, dtype=float)
-    m = float(values.mean())
-    if len(values) < 2:
-        return m, math.nan, math.nan
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
-    return m, m - half, m + half
+def _ci(values) -> tuple[float, float, float]:
+    """Mean and 95 % interval."""
+    mean, _, lo, hi = mean_ci(values)
+    return mean, lo, hi
 
 
 def _fmt_ci(values, digits: int = 3) -> str:
-    m, lo, hi = mean_ci(values)
+    m, lo, hi = _ci(values)
     return f"{m:.{digits}f} ({lo:.{digits}f} to {hi:.{digits}f})"
 
 
@@ -99,7 +96,7 @@ def outcome_rates(journeys: pd.DataFrame) -> pd.DataFrame:
     decisions = j.event.isin(["stays", "leaves"])
     table = j[decisions].assign(after=previous[decisions].astype(str),
                                 stays=j.event[decisions] == "stays")
-    return table.groupby("after")["stays"].agg(["sum", "size"])
+    return table.groupby("after")["stays"].agg(["sum", "size", "mean"])
 
 
 def _scenario(**sections) -> Scenario:
@@ -147,8 +144,8 @@ def bass(full: bool = False, pool: Executor | None = None) -> Case:
             gaps.append(float(np.abs(f - theory).max()))
             daily = r["timeseries"].first_purchases.rolling(window, center=True, min_periods=1).mean()
             peaks.append(float(t[int(np.argmax(daily.to_numpy()))]))
-        gap_m, _, gap_hi = mean_ci(gaps)
-        peak_m, peak_lo, peak_hi = mean_ci(peaks)
+        gap_m, _, gap_hi = _ci(gaps)
+        peak_m, peak_lo, peak_hi = _ci(peaks)
         peak_err = abs(peak_m - t_star) / t_star
         worst = max(worst, gap_m)
         worst_peak = max(worst_peak, peak_err)
@@ -206,7 +203,7 @@ def littles_law(full: bool = False, pool: Executor | None = None) -> Case:
             lengths.append(L)
             products.append(lw)
             errors.append((L - lw) / lw)
-        err_m, err_lo, err_hi = mean_ci(100 * np.array(errors))
+        err_m, err_lo, err_hi = _ci(100 * np.array(errors))
         ok &= abs(err_m) < 3
         worst = max(worst, abs(err_m))
         rows.append({"queue": f, "mean length L": _fmt_ci(lengths, 1),
@@ -273,7 +270,7 @@ def bottleneck(full: bool = False, pool: Executor | None = None) -> Case:
             results = _run_many(lambda k, sc=sc: RunSpec(k, sc.model_dump(), 2000, k, days), reps,
                                 _timeseries_run, pool)
             thru = _throughput(results, days)
-            m, lo, hi = mean_ci(thru)
+            m, lo, hi = _ci(thru)
             err = (m - level) / level
             ok &= abs(err) < 0.02
             worst = max(worst, abs(err))
@@ -335,7 +332,7 @@ def clv(full: bool = False, pool: Executor | None = None) -> Case:
             k = (ts.day - 1) / period
             discounted = (margin * ts.repeat_purchases * (1 + d) ** (-k)).sum()
             values.append(float(discounted / ts.first_purchases.sum()))
-        m, lo, hi = mean_ci(values)
+        m, lo, hi = _ci(values)
         err = (m - theory) / theory
         ok &= abs(err) < (0.01 if full else 0.03)
         worst = max(worst, abs(err))

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from chainsim import __version__  # noqa: E402
 from chainsim.parallel import default_workers  # noqa: E402
 from chainsim.plots import FUNCTION_COLORS  # noqa: E402
+from chainsim.report import markdown_table  # noqa: E402
 from chainsim.validation import CASES, Case  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,13 +126,6 @@ def figure(case: Case) -> Figure:
     return fig
 
 
-def markdown_table(frame) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def write_doc(cases: list[Case], seconds: float, workers: int) -> None:
     FIGURES.mkdir(parents=True, exist_ok=True)
     out = [
@@ -157,7 +151,7 @@ def write_doc(cases: list[Case], seconds: float, workers: int) -> None:
         fig = figure(c)
         fig.savefig(FIGURES / f"{c.key}.png", dpi=80)
         out += [f'<a id="{c.key}"></a>', "", f"## {c.title}", "", f"**Set-up.** {c.setup}", "",
-                markdown_table(c.table), "", f"![{c.title}](validation/{c.key}.png)", "",
+                *markdown_table(c.table, floatfmt="g"), "", f"![{c.title}](validation/{c.key}.png)", "",
                 f"**How close, and why.** {c.verdict}", "", f"**Tolerance.** {c.tolerance}", ""]
     DOC.write_text("\n".join(out), encoding="utf-8")
 

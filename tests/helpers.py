@@ -32,21 +32,6 @@ def perfect_chain(**overrides) -> Scenario:
     return Scenario.from_dict(sections)
 
 
-def outcome_rates(journeys):
-    """Share of customers who stay, by the event just before their decision.
-
-    ``delivered`` (on time, right) followed by a decision is an order with no
-    problem when nothing was over-promised; ``resolved_quickly`` and friends are
-    the end of a complaint.
-    """
-    j = journeys.reset_index(drop=True)
-    previous = j.groupby("customer_id", observed=True)["event"].shift()
-    decisions = j.event.isin(["stays", "leaves"])
-    table = (j[decisions].assign(after=previous[decisions].astype(str),
-                                 stays=j.event[decisions] == "stays"))
-    return table.groupby("after")["stays"].agg(["mean", "size"])
-
-
 def failing_run(spec):
     """A worker's run function that raises on every third run (the sweep must go on)."""
     from chainsim.parallel import run_spec

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import outcome_rates, run, scenario
+from helpers import run, scenario
+
+from chainsim.validation import outcome_rates
 
 REPS = range(8)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import os
 
+import numpy as np
 import solara
 from matplotlib.figure import Figure
 from mesa.visualization import SolaraViz
@@ -124,12 +125,7 @@ def charts_figure(model: WorkshopModel) -> Figure:
         days = data.get("day", [])
         if not days:
             continue
-        running = []
-        total = 0
-        for x in data["repeat_purchases"]:
-            total += x
-            running.append(total)
-        series = {**data, "repeat_purchases_total": running}
+        series = {**data, "repeat_purchases_total": np.cumsum(data["repeat_purchases"])}
         for (_, columns), ax in zip(CHARTS, axes, strict=True):
             for col in columns:
                 name = col.replace("_", " ") + ("" if label == "business" else f" ({label})")

@@ -132,9 +132,9 @@ def recent_losses(model: ChainModel, days: int = RECENT_DAYS) -> dict[str, int]:
     return {f: int(sum(sum(frame[c][-days:]) for c in cols)) for f, cols in LOSS_SOURCES.items()}
 
 
-def weakest_now(model: ChainModel) -> str | None:
+def weakest_now(model: ChainModel, losses: dict[str, int] | None = None) -> str | None:
     """The function losing the most people lately (None if no one was lost)."""
-    losses = recent_losses(model)
+    losses = recent_losses(model) if losses is None else losses
     worst = max(FUNCTIONS, key=lambda f: (losses[f], -FUNCTIONS.index(f)))
     return worst if losses[worst] > 0 else None
 
@@ -142,7 +142,7 @@ def weakest_now(model: ChainModel) -> str | None:
 def link_states(model: ChainModel) -> list[dict[str, Any]]:
     """What the chain diagram shows for each link, as plain numbers."""
     losses = recent_losses(model)
-    weakest = weakest_now(model)
+    weakest = weakest_now(model, losses)
     states = []
     for f in model.functions:
         cap = f.params.capacity
