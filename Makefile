@@ -15,10 +15,10 @@ demo: $(STAMP)
 	$(VENV)/bin/chainsim run balanced --days 365 --out runs/demo
 
 test: $(STAMP) browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 test-full: $(STAMP)
-	$(PY) -m pytest -m full
+	$(PY) -m pytest -n 2 -m full
 
 validation: $(STAMP)
 	$(PY) experiments/validation.py

@@ -127,7 +127,7 @@ def build_parser() -> Parser:
     _add_run_options(p)
     p.set_defaults(handler=cmd_compare)
 
-    p = command("list", "List the built-in scenarios with their one-line story.", """\
+    p = command("list", "List the built-in scenarios with their one-line story and lesson.", """\
         chainsim list
         """)
     p.set_defaults(handler=cmd_list)
@@ -144,15 +144,22 @@ def build_parser() -> Parser:
         """)
     p.set_defaults(handler=cmd_schema)
 
-    p = command("diagnose", "Which link to strengthen first: each function's capacity and "
-                "quality in turn, ranked with 95 % confidence intervals.", """\
+    p = command("diagnose", "Which link to strengthen: the same money a month on each link's "
+                "capacity, quality and the hand-off in turn, ranked with 95 % confidence "
+                "intervals.", """\
         chainsim diagnose weak_operations
-        chainsim diagnose my_shop.toml --step 0.1 --reps 50 --metric profit
+        chainsim diagnose my_shop.toml --budget 1000 --reps 50 --metric profit
+        chainsim diagnose lawn_care --step 0.2
         chainsim diagnose lawn_care --json | jq .weakest_link
         """)
     p.add_argument("scenario", metavar="SCENARIO", help="built-in name or path to a .toml file")
-    p.add_argument("--step", type=_positive_float, default=0.2, metavar="X",
-                   help="how much stronger each move makes its link (default 0.2 = 20 %%)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--budget", type=_positive_float, metavar="AMOUNT",
+                      help="money a month each move adds to the running cost (default: about "
+                      "5 %% of what the links cost a month now, rounded)")
+    size.add_argument("--step", type=_positive_float, metavar="X",
+                      help="instead of a budget, strengthen each link by this share "
+                      "(0.2 = 20 %%); the moves then cost different amounts")
     p.add_argument("--reps", type=_reps, default=30, metavar="N",
                    help="replications per move, on common random numbers (default 30)")
     p.add_argument("--days", type=_positive_int, metavar="N",
@@ -288,6 +295,9 @@ def cmd_list(args) -> int:
     width = max(len(n) for n in scenarios)
     for name, info in scenarios.items():
         print(f"{name:<{width}}  {info.description}")
+        if info.lesson:
+            wrapped = textwrap.wrap(f"lesson: {info.lesson}", 100 - width - 2)
+            print("\n".join(f"{'':<{width}}  {line}" for line in wrapped))
     return 0
 
 
@@ -318,10 +328,13 @@ def cmd_diagnose(args) -> int:
     scenario = _load(args.scenario, args)
     # with --json, files are written only where asked
     out = None if args.json and args.out is None else _out_dir(args, f"diagnose-{scenario.name}")
-    runs = 9 * args.reps
+    from .diagnose import all_moves
+
+    runs = (1 + len(all_moves())) * args.reps
     with _progress(runs, f"diagnose {scenario.name}") as bar:
-        d = diagnose(scenario, step=args.step, reps=args.reps, days=args.days,
-                     metric=args.metric, workers=args.workers or _default_workers(),
+        d = diagnose(scenario, budget=args.budget, step=args.step, reps=args.reps,
+                     days=args.days, metric=args.metric,
+                     workers=args.workers or _default_workers(),
                      progress=lambda n: bar.update(n - bar.n))
     data = to_json(d)
     if out is not None:
@@ -332,8 +345,7 @@ def cmd_diagnose(args) -> int:
         with staged_directory(out) as stage:
             write_json(stage / "diagnosis.json", data)
             fig = tornado(_moves_frame(d), d.metric,
-                          f"{scenario.name}: +{100 * d.step:g} % at each link, {d.reps} reps, "
-                          f"{d.days} days")
+                          f"{scenario.name}: {_size_text(d)}, {d.reps} reps, {d.days} days")
             fig.savefig(stage / "tornado.png", dpi=110)
             plt.close(fig)
     if args.json:
@@ -350,7 +362,14 @@ def _moves_frame(d):
     import pandas as pd
 
     return pd.DataFrame([{"factor": m.path, "level": m.after, "gain": m.mean,
-                          "ci_low": m.ci[0], "ci_high": m.ci[1]} for m in d.moves])
+                          "ci_low": m.ci[0], "ci_high": m.ci[1]} for m in d.moves if m.possible])
+
+
+def _size_text(d) -> str:
+    """'+2,500 a month at each link' or '+20 % at each link'."""
+    if d.budget is not None:
+        return f"+{d.budget:,.0f} a month at each link"
+    return f"+{100 * d.step:g} % at each link"
 
 
 def _default_workers() -> int:
@@ -489,19 +508,25 @@ def format_comparison(a: tuple[str, dict], b: tuple[str, dict], days: int, seed:
 
 
 def format_diagnosis(d) -> str:
-    from .diagnose import METRICS, verdict
+    from .diagnose import METRICS, PER_MONEY
 
-    lines = [f"{d.scenario.name}: +{100 * d.step:g} % at each link, {d.reps} replications of "
-             f"{d.days} days (seed {d.scenario.run.seed}), metric: {METRICS[d.metric]}",
+    lines = [f"{d.scenario.name}: {_size_text(d)}, {d.reps} replications of {d.days} days "
+             f"(seed {d.scenario.run.seed}), metric: {METRICS[d.metric]}",
              f"baseline: {sum(d.baseline) / len(d.baseline):,.1f}", "",
-             f"  {'move':<22} {'from':>10} {'to':>10} {'gain':>9}   95 % CI"]
+             f"  {'move':<20} {'from':>8} {'to':>8} {'cost/month':>11} {'gain':>9} "
+             f"{'per ' + format(PER_MONEY, ',.0f'):>9}   95 % CI"]
     for m in d.ranking:
         lo, hi = m.ci
-        before = m.before if isinstance(m.before, str) else f"{m.before:g}"
+        before = m.before if isinstance(m.before, str) else f"{m.before:.4g}"
         after = m.after if isinstance(m.after, str) else f"{m.after:.4g}"
-        lines.append(f"  {m.path:<22} {before:>10} {after:>10} {m.mean:>+9.1f}   "
-                     f"{lo:+.1f} to {hi:+.1f}" + ("" if m.possible else "  (already at its best)"))
-    lines += ["", verdict(d)]
+        if not m.possible:
+            lines.append(f"  {m.path:<20} {before:>8} {'-':>8} {'-':>11} {'-':>9} {'-':>9}   "
+                         "(cannot be strengthened this way)")
+            continue
+        per = m.gain_per_money
+        lines.append(f"  {m.path:<20} {before:>8} {after:>8} {m.cost:>11,.0f} {m.mean:>+9.1f} "
+                     f"{per:>+9.1f}   {lo:+.1f} to {hi:+.1f}")
+    lines += ["", d.verdict().text]
     return "\n".join(lines)
 
 

@@ -20,14 +20,24 @@ import numpy as np
 import pandas as pd
 
 from . import rules
-from .rules import NO_PROBLEM, RESOLVED, RESOLVED_QUICKLY, SILENT_PROBLEM, UNRESOLVED
+from .rules import (
+    CANCELLED,
+    EXPERIENCES,
+    NO_PROBLEM,
+    RESOLVED,
+    RESOLVED_QUICKLY,
+    SILENT_PROBLEM,
+    UNRESOLVED,
+)
 
 if TYPE_CHECKING:
     from .model import ChainModel
 
 #: Where a person who became a lead can be. The market itself is a count.
-PLACES = ("lead", "ordered", "complaining", "waiting", "lead_lost", "not_converted", "churned")
-LEAD, ORDERED, COMPLAINING, WAITING, LEAD_LOST, NOT_CONVERTED, CHURNED = range(len(PLACES))
+PLACES = ("lead", "ordered", "complaining", "waiting", "lead_lost", "not_converted", "churned",
+          "declined_wait")
+(LEAD, ORDERED, COMPLAINING, WAITING, LEAD_LOST, NOT_CONVERTED, CHURNED,
+ DECLINED_WAIT) = range(len(PLACES))
 ACTIVE_PLACES = (ORDERED, COMPLAINING, WAITING)
 
 #: Journey events, and the function each belongs to.
@@ -36,11 +46,13 @@ EVENTS: dict[str, str] = {
     "lead": "marketing",
     "lead_lost": "sales",
     "not_converted": "sales",
+    "declined_wait": "operations",
     "sale": "sales",
     "repeat_order": "operations",
     "delivered": "operations",
     "delivered_late": "operations",
     "delivered_wrong": "operations",
+    "cancelled": "operations",
     "complaint": "service",
     "resolved_quickly": "service",
     "resolved": "service",
@@ -83,7 +95,7 @@ class Customer(mesa.Agent):
 
     @property
     def problems(self) -> int:
-        """Problem deliveries they have had (they remember every one)."""
+        """Problems they hold against the business: silent ones, unresolved complaints."""
         return int(self.model.customers.problems[self.customer_id])
 
     @property
@@ -96,33 +108,48 @@ class Customer(mesa.Agent):
 
 
 class JourneyLog:
-    """One row per customer event, gathered as whole-day arrays."""
+    """One row per customer event, gathered as whole-day arrays.
+
+    A decision (``stays`` / ``leaves``) also carries the experience class of the
+    order it closes (``no_problem``, ``silent_problem``, ..., ``cancelled``).
+    """
 
     def __init__(self) -> None:
-        self._chunks: list[tuple[int, int, np.ndarray]] = []
+        # (day, event code, ids, experience codes or None)
+        self._chunks: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []
 
-    def record(self, day: int, event: str, ids: np.ndarray) -> None:
+    def record(self, day: int, event: str, ids: np.ndarray,
+               experience: np.ndarray | None = None) -> None:
         if len(ids):
-            self._chunks.append((day, _EVENT_CODE[event], ids))
+            self._chunks.append((day, _EVENT_CODE[event], ids, experience))
 
     def record_coded(self, day: int, codes: np.ndarray, ids: np.ndarray) -> None:
         """Record events whose kind differs per customer (``codes`` from ``_EVENT_CODE``)."""
         for code in np.unique(codes):
-            self._chunks.append((day, int(code), ids[codes == code]))
+            self._chunks.append((day, int(code), ids[codes == code], None))
+
+    def since(self, start: int) -> tuple[int, list[tuple[int, str, np.ndarray]]]:
+        """Events recorded after the first ``start`` batches: ``(next start, [(day, event, ids)])``."""
+        new = self._chunks[start:]
+        names = list(EVENTS)
+        return len(self._chunks), [(day, names[code], ids) for day, code, ids, _ in new]
 
     def frame(self, customer_id: int | None = None) -> pd.DataFrame:
         names = list(EVENTS)
         functions = list(dict.fromkeys(EVENTS.values()))
-        if self._chunks:
-            lengths = np.array([len(ids) for _, _, ids in self._chunks])
-            ids = np.concatenate([ids for _, _, ids in self._chunks])
-            days = np.repeat([d for d, _, _ in self._chunks], lengths)
-            codes = np.repeat([c for _, c, _ in self._chunks], lengths)
+        chunks = self._chunks
+        if chunks:
+            lengths = np.array([len(c[2]) for c in chunks])
+            ids = np.concatenate([c[2] for c in chunks])
+            days = np.repeat([c[0] for c in chunks], lengths)
+            codes = np.repeat([c[1] for c in chunks], lengths)
+            experience = np.concatenate([
+                np.full(len(c[2]), -1, dtype=np.int64) if c[3] is None else c[3] for c in chunks])
         else:
-            ids = days = codes = np.empty(0, dtype=np.int64)
+            ids = days = codes = experience = np.empty(0, dtype=np.int64)
         if customer_id is not None:
             keep = ids == customer_id
-            ids, days, codes = ids[keep], days[keep], codes[keep]
+            ids, days, codes, experience = ids[keep], days[keep], codes[keep], experience[keep]
         # Stable sort by customer keeps each customer's events in the order they happened.
         order = np.lexsort((np.arange(len(ids)), days, ids)) if customer_id is None else slice(None)
         event = pd.Categorical.from_codes(codes[order], names)
@@ -132,6 +159,7 @@ class JourneyLog:
             "day": days[order].astype(np.int64),
             "event": event,
             "function": pd.Categorical.from_codes(fn_codes, functions),
+            "experience": pd.Categorical.from_codes(experience[order], list(EXPERIENCES)),
         })
 
 
@@ -297,15 +325,25 @@ class CustomerBook:
         deciding = ~complains
         silent = problem[deciding]
         classes = np.where(silent, SILENT_PROBLEM, NO_PROBLEM)
-        p_stay = np.where(
+        episode = np.where(
             silent,
-            rules.repurchase_probability(
-                keep.silent_problem, keep.no_problem, prior[deciding], keep.repeat_failure_factor
-            ),
-            keep.no_problem,
+            rules.episode_retention(keep.silent_problem, prior[deciding],
+                                    keep.repeat_failure_factor),
+            1.0,
         )
-        self._decide(ids[deciding], p_stay, classes, day)
+        self._decide(ids[deciding], episode, classes, day)
         return complainers
+
+    def cancelled(self, ids: np.ndarray, day: int) -> None:
+        """Orders Operations never started: the customers leave unhappy, and talk."""
+        if not len(ids):
+            return
+        self.problems[ids] += 1
+        self._rate(ids, np.zeros(len(ids)), UNHAPPY_OPERATIONS)
+        self._record(day, "cancelled", ids)
+        classes = np.full(len(ids), CANCELLED)
+        self._churn(ids, day, classes)
+        self.model.ledger.churn(classes)
 
     def complaint_outcome(self, ids: np.ndarray, classes: np.ndarray, day: int) -> None:
         """Customers hear how their complaint ended, feel it, and decide whether to return.
@@ -317,19 +355,25 @@ class CustomerBook:
         scenario = self.model.params
         svc, keep = scenario.service, scenario.retention
         sat = self.satisfaction[ids]
+        before = rules.no_failure_satisfaction(self.expectation[ids])
         sat = np.select(
             [classes == RESOLVED_QUICKLY, classes == RESOLVED],
-            [rules.recover(sat, svc.recovery_quick), rules.recover(sat, svc.recovery_slow)],
+            [rules.recover_quickly(sat, svc.recovery_quick, svc.recovery_paradox, before),
+             rules.recover(sat, svc.recovery_slow, before)],
             rules.aggravate(sat, svc.hassle),
         )
         self._rate(ids, sat, UNHAPPY_SERVICE)
         if self.log is not None:
             self.log.record_coded(day, _OUTCOME_EVENTS[classes - UNRESOLVED], ids)
-        base = np.array([0.0, 0.0, keep.unresolved, keep.resolved, keep.resolved_quickly])[classes]
+        base = np.array([0.0, 0.0, keep.unresolved, keep.resolved, keep.resolved_quickly,
+                         0.0])[classes]
         prior = self.problems[ids] - 1  # the complaint's own problem is already counted
-        p_stay = rules.repurchase_probability(base, keep.no_problem, prior,
-                                              keep.repeat_failure_factor)
-        self._decide(ids, p_stay, classes, day)
+        episode = rules.episode_retention(base, prior, keep.repeat_failure_factor)
+        # A complaint resolved is forgiven: it no longer counts against the next problem.
+        # One left unresolved is remembered (seed 004: "it had happened in exactly the
+        # same way six months earlier, which I mentioned").
+        self.problems[ids[classes != UNRESOLVED]] -= 1
+        self._decide(ids, episode, classes, day)
 
     # -- internals -------------------------------------------------------------
     def _rate(self, ids: np.ndarray, sat: np.ndarray, blame: int) -> None:
@@ -344,24 +388,31 @@ class CustomerBook:
         self.satisfaction[ids] = sat
         self.mood[ids] = new_mood
 
-    def _decide(self, ids: np.ndarray, p_stay: np.ndarray, classes: np.ndarray, day: int) -> None:
-        """After an order: come back after the inter-purchase time, or leave."""
+    def _decide(self, ids: np.ndarray, episode: np.ndarray, classes: np.ndarray,
+                day: int) -> None:
+        """After an order: come back when the next order falls due, or leave.
+
+        The customer stays if they get over the episode (``episode``: 1 when there
+        was no problem) and are not lost to everyday churn before the next order.
+        """
         if not len(ids):
             return
-        stays = self.model.streams["retention"].random(len(ids)) < p_stay
+        keep = self.model.params.retention
+        streams = self.model.streams
+        gaps = rules.days_to_next_order(streams["intervals"], len(ids), keep.interval_days,
+                                        keep.interval_spread)
+        p_stay = episode * rules.everyday_loyalty(keep.churn_per_year, gaps, keep.no_problem)
+        stays = streams["retention"].random(len(ids)) < p_stay
         stayers, leavers = ids[stays], ids[~stays]
         if len(stayers):
-            keep = self.model.params.retention
             self.place[stayers] = WAITING
-            gaps = rules.days_to_next_order(self.model.streams["intervals"], len(stayers),
-                                            keep.interval_days, keep.interval_spread)
-            self._schedule(stayers, day + gaps)
-            self._record(day, "stays", stayers)
+            self._schedule(stayers, day + gaps[stays])
+            self._record(day, "stays", stayers, classes[stays])
         if len(leavers):
-            self._churn(leavers, day)
+            self._churn(leavers, day, classes[~stays])
             self.model.ledger.churn(classes[~stays])
 
-    def _churn(self, ids: np.ndarray, day: int) -> None:
+    def _churn(self, ids: np.ndarray, day: int, classes: np.ndarray) -> None:
         mood = self.mood[ids]
         counts = np.bincount(mood, minlength=4)
         unhappy = counts[UNHAPPY_OPERATIONS:]
@@ -377,7 +428,7 @@ class CustomerBook:
             end = day + talk_days
             self._talk_ends[end] = self._talk_ends.get(end, 0) + unhappy
         self._remove_agents(ids)
-        self._record(day, "leaves", ids)
+        self._record(day, "leaves", ids, classes)
 
     def end_day(self, day: int) -> None:
         """Customers who left unhappy long enough ago stop talking."""
@@ -408,9 +459,10 @@ class CustomerBook:
         for cid in ids.tolist():
             pop(cid).remove()
 
-    def _record(self, day: int, event: str, ids: np.ndarray) -> None:
+    def _record(self, day: int, event: str, ids: np.ndarray,
+                experience: np.ndarray | None = None) -> None:
         if self.log is not None:
-            self.log.record(day, event, ids)
+            self.log.record(day, event, ids, experience)
 
     def _grow(self, needed: int) -> None:
         size = max(needed, 2 * len(self.place))

@@ -1,23 +1,25 @@
-"""Which link to strengthen first: one move at a time, with common random numbers.
+"""Which link to strengthen: every priced move, run on common random numbers.
 
-Each of the eight moves strengthens one function's capacity or quality by the
-step (see :meth:`chainsim.schema.Knob.strengthen`). Replication ``k`` of every
-move and of the baseline runs on the same seed, so each move's gain is measured
+Each move (see :mod:`chainsim.moves`) strengthens one link -- by default for the
+same money a month, the budget -- and replication ``k`` of every move and of
+the business as it is runs on the same seed. Each move's gain is measured
 against the baseline of the same replication: paired differences, with a 95 %
-confidence interval from Student's t.
+confidence interval from Student's t. :mod:`chainsim.verdict` turns the ranking
+into the answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from .intervals import mean_ci
+from .moves import LEVERS, LINKS, Move, budget_moves, default_budget, step_moves
 from .parallel import RunSpec, guarded, run_all, run_spec
-from .schema import FUNCTIONS, Scenario, knobs
+from .schema import Scenario
 
 #: What a diagnosis can rank moves by, and how each is read off a run.
 METRICS: dict[str, str] = {
@@ -27,20 +29,53 @@ METRICS: dict[str, str] = {
 }
 PER_MONTH = {"repeat_purchases", "profit"}
 
+#: Gains per money are quoted per this much a month.
+PER_MONEY = 1000.0
+
 
 @dataclass(frozen=True)
-class Move:
-    """One move and what it was worth against the baseline."""
+class MoveResult:
+    """One move and what it was worth against the baseline, replication by replication."""
 
-    function: str
-    knob: str  # "capacity" or "quality"
-    before: Any
-    after: Any
+    move: Move
     gains: tuple[float, ...]  # per replication, in the metric's unit
+
+    # the move's own fields, for readers of a diagnosis
+    @property
+    def function(self) -> str:
+        """The link strengthened ("handoff" for the hand-off)."""
+        return self.move.link
+
+    link = function
+
+    @property
+    def knob(self) -> str:
+        return self.move.knob
+
+    @property
+    def before(self) -> Any:
+        return self.move.before
+
+    @property
+    def after(self) -> Any:
+        return self.move.after
 
     @property
     def path(self) -> str:
-        return f"{self.function}.{self.knob}"
+        return self.move.path
+
+    @property
+    def title(self) -> str:
+        return self.move.title
+
+    @property
+    def cost(self) -> float:
+        """What the move adds to the running cost, money per month."""
+        return self.move.cost
+
+    @property
+    def possible(self) -> bool:
+        return self.move.possible
 
     @property
     def mean(self) -> float:
@@ -53,29 +88,57 @@ class Move:
         return (lo, hi)
 
     @property
-    def possible(self) -> bool:
-        """False when the link cannot get stronger this way (already unlimited or perfect)."""
-        return self.after != self.before
+    def gain_per_money(self) -> float:
+        """Mean gain per 1,000 a month of added running cost (NaN for a free move)."""
+        return self.mean / self.cost * PER_MONEY if self.cost > 0 else float("nan")
 
 
 @dataclass(frozen=True)
 class Diagnosis:
     scenario: Scenario
     metric: str
-    step: float
     reps: int
     days: int
     baseline: tuple[float, ...]
-    moves: tuple[Move, ...] = field(default_factory=tuple)
+    moves: tuple[MoveResult, ...] = field(default_factory=tuple)
+    budget: float | None = None  # money per month each move costs (None: step moves)
+    step: float | None = None  # relative step of each move (None: budget moves)
+    records: tuple[tuple[dict[str, float], ...], ...] = ()  # every run's metrics, baseline first
+
+    def for_metric(self, metric: str) -> Diagnosis:
+        """The same runs, scored on another metric (no new runs)."""
+        if metric not in METRICS:
+            raise ValueError(f"metric {metric!r} is not allowed: must be one of "
+                             f"{', '.join(METRICS)}")
+        values = np.array([[metric_value(m, metric, self.days) for m in runs]
+                           for runs in self.records])
+        baseline = values[0]
+        outcomes = tuple(MoveResult(r.move, tuple((row - baseline).tolist()))
+                         for r, row in zip(self.moves, values[1:], strict=True))
+        return replace(self, metric=metric, baseline=tuple(baseline.tolist()), moves=outcomes)
 
     @property
-    def ranking(self) -> list[Move]:
-        """Moves from the most to the least valuable (impossible moves last)."""
-        return sorted(self.moves, key=lambda m: (not m.possible, -m.mean))
+    def ranking(self) -> list[MoveResult]:
+        """Moves from the most to the least valuable for the money (impossible moves last).
+
+        With a budget every move costs the same, so the gain ranks them; with a
+        step their costs differ, so the gain per money does.
+        """
+        def worth(m: MoveResult) -> float:
+            value = m.mean if self.budget is not None else m.gain_per_money
+            return value if np.isfinite(value) else -np.inf
+
+        return sorted(self.moves, key=lambda m: (not m.possible, -worth(m)))
 
     @property
-    def best(self) -> Move:
+    def best(self) -> MoveResult:
         return self.ranking[0]
+
+    def verdict(self):
+        """The answer: which link, what it is worth, how sure (a :class:`~chainsim.verdict.Verdict`)."""
+        from .verdict import decide
+
+        return decide(self)
 
 
 def metric_value(metrics: dict[str, Any], metric: str, days: int) -> float:
@@ -84,10 +147,16 @@ def metric_value(metrics: dict[str, Any], metric: str, days: int) -> float:
     return value / (days / 30.0) if metric in PER_MONTH else value
 
 
+def all_moves() -> list[str]:
+    """Every move's ``link.knob`` name."""
+    return [f"{link}.{knob}" for link in LINKS for knob in LEVERS[link]]
+
+
 def diagnose(
     scenario: Scenario,
     *,
-    step: float = 0.2,
+    budget: float | None = None,
+    step: float | None = None,
     reps: int = 30,
     days: int | None = None,
     metric: str = "repeat_purchases",
@@ -96,52 +165,53 @@ def diagnose(
     scheduler: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Diagnosis:
-    """Strengthen each function's capacity and quality in turn; rank the eight moves.
+    """Strengthen each link in turn, for the same money, and rank the moves.
 
     Args:
         scenario: the business as it is now (its ``run.seed`` seeds the replications).
-        step: how much stronger each move makes its knob (0.2 = 20 %).
+        budget: money a month each move costs (default: :func:`~chainsim.moves.default_budget`).
+        step: instead of a budget, strengthen each knob by this share (0.2 = 20 %);
+            the moves then cost different amounts and are ranked per money.
         reps: replications per move, each paired with the baseline's (same seed).
         days: days per run (default: the scenario's ``run.days``).
         metric: one of :data:`METRICS`.
-        moves: only these ``"function.capacity"`` / ``"function.quality"`` moves
-            (default: all eight).
+        moves: only these ``"link.knob"`` moves (default: all of :func:`all_moves`).
         workers, scheduler: run in this many local processes (1: in this
             process), or on the Dask cluster at ``scheduler``.
         progress: called with the number of runs finished so far.
     """
     if metric not in METRICS:
         raise ValueError(f"metric {metric!r} is not allowed: must be one of {', '.join(METRICS)}")
-    if not step > 0:
+    if budget is not None and step is not None:
+        raise ValueError("give a budget or a step, not both")
+    if step is not None and not step > 0:
         raise ValueError(f"step = {step} is not allowed: must be a number > 0")
+    if budget is not None and not budget > 0:
+        raise ValueError(f"budget = {budget} is not allowed: must be a number > 0")
     if reps < 2:
         raise ValueError(f"reps = {reps} is not allowed: must be a whole number >= 2")
+    names = all_moves()
+    for path in moves or ():
+        if path not in names:
+            raise ValueError(f"move {path!r} is not allowed: must be one of {', '.join(names)}")
     days = scenario.run.days if days is None else days
     scenario = scenario.replace({"run.days": days})
-    catalogue = knobs()
-    all_moves = [f"{f}.{k}" for f in FUNCTIONS for k in ("capacity", "quality")]
-    for path in moves or ():
-        if path not in all_moves:
-            raise ValueError(f"move {path!r} is not allowed: must be one of {', '.join(all_moves)}")
-    variants: list[tuple[str, str, Any, Any, Scenario]] = []
-    for path in moves or all_moves:
-        function, knob_name = path.split(".")
-        before = scenario.get(path)
-        after = catalogue[path].strengthen(before, step)
-        variants.append((function, knob_name, before, after, scenario.replace({path: after})))
+    if step is None and budget is None:
+        budget = default_budget(scenario)
+    candidates = budget_moves(scenario, budget) if step is None else step_moves(scenario, step)
+    chosen = [m for m in candidates if moves is None or m.path in moves]
 
     # Replication k runs on the same seed for the baseline and every move.
-    scenarios = [scenario, *(v[-1] for v in variants)]
+    scenarios = [scenario, *(m.apply(scenario) for m in chosen)]
     specs = [RunSpec(i * reps + k, sc.model_dump(), scenario.run.seed, k, days)
              for i, sc in enumerate(scenarios) for k in range(reps)]
+    results = []
     if workers == 1 and not scheduler:
-        results = []
         for spec in specs:
             results.append(guarded(run_spec, spec))
             if progress:
                 progress(len(results))
     else:
-        results = []
         for result in run_all(specs, workers=workers, scheduler=scheduler):
             results.append(result)
             if progress:
@@ -150,71 +220,38 @@ def diagnose(
     failed = [r for r in results if r["status"] != "ok"]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(results)} runs failed: {failed[0]['error']}")
-    values = np.array([metric_value(r["metrics"], metric, days) for r in results]).reshape(-1, reps)
-    baseline = values[0]
-    moves_out = tuple(
-        Move(function, knob_name, before, after, tuple((row - baseline).tolist()))
-        for (function, knob_name, before, after, _), row in zip(variants, values[1:], strict=True)
-    )
-    return Diagnosis(scenario, metric, step, reps, days, tuple(baseline.tolist()), moves_out)
+    records = tuple(tuple(r["metrics"] for r in results[i * reps:(i + 1) * reps])
+                    for i in range(len(scenarios)))
+    placeholder = tuple(MoveResult(move, ()) for move in chosen)
+    return Diagnosis(scenario, metric, reps, days, (), placeholder, budget=budget, step=step,
+                     records=records).for_metric(metric)
 
 
 # -- saying it ---------------------------------------------------------------------------
 
 
-def _num(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 10 else f"{x:,.1f}"
-
-
-def _label(move: Move) -> str:
-    return f"{move.function.capitalize()} {move.knob}"
-
-
-def verdict(d: Diagnosis) -> str:
-    """The plain-language answer: which link, what it is worth, how sure."""
-    unit = METRICS[d.metric]
-    pct = f"+{100 * d.step:g} %"
-    best = d.best
-    lo, hi = best.ci
-    if not best.possible or not lo > 0:
-        return (f"No link stands out: the best move, {_label(best)} {pct}, adds {_num(best.mean)} "
-                f"{unit} (95 % CI {_num(lo)} to {_num(hi)}), not clearly more than nothing. "
-                f"Try more replications (--reps) or a longer run (--days).")
-    others = [m for m in d.ranking if m.function != best.function and m.possible]
-    text = (f"{_label(best)} is your weakest link: {pct} there adds {_num(best.mean)} {unit} "
-            f"(95 % CI {_num(lo)}-{_num(hi)})")
-    if not others:
-        return text + "."
-    other = others[0]
-    if not other.ci[0] > 0:
-        return (text + f"; no move at any other link clearly adds anything (the best, "
-                f"{_label(other)}, adds {_num(other.mean)}, 95 % CI {_num(other.ci[0])} to "
-                f"{_num(other.ci[1])}).")
-    ratio = best.mean / other.mean
-    times = f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
-    text += f", {times} the best move at any other link ({_label(other)}, {_num(other.mean)})"
-    if not best.ci[0] > other.ci[1]:
-        text += "; their intervals overlap, so run more --reps to separate them"
-    return text + "."
-
-
 def to_json(d: Diagnosis) -> dict[str, Any]:
-    best = d.best
+    """The diagnosis as plain data (``chainsim diagnose --json``, diagnosis.json)."""
+    v = d.verdict()
     return {
         "scenario": d.scenario.name,
         "metric": d.metric,
         "unit": METRICS[d.metric],
+        "budget": d.budget,
         "step": d.step,
         "reps": d.reps,
         "days": d.days,
         "seed": d.scenario.run.seed,
         "baseline": float(np.mean(d.baseline)),
-        "weakest_link": best.function,
-        "move": best.knob,
-        "verdict": verdict(d),
+        "weakest_link": v.link,
+        "move": v.move.knob if v.move is not None else None,
+        "clear": v.clear,
+        "tied": list(v.tied),
+        "verdict": v.text,
         "ranking": [
             {"function": m.function, "move": m.knob, "before": m.before, "after": m.after,
-             "gain": m.mean, "ci_low": m.ci[0], "ci_high": m.ci[1], "possible": m.possible}
+             "cost": m.cost, "gain": m.mean, "ci_low": m.ci[0], "ci_high": m.ci[1],
+             "gain_per_money": m.gain_per_money, "possible": m.possible}
             for m in d.ranking
         ],
     }

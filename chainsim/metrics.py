@@ -22,12 +22,16 @@ COLUMNS: dict[str, str] = {
     "leads_new": "People not yet reached who became leads today (Marketing and word of mouth).",
     "leads_lost": "Leads who gave up waiting for Sales (patience ran out).",
     "not_converted": "Leads Sales handled who did not buy.",
+    "declined_wait": "Leads who would have bought but not at the wait Operations' backlog "
+                     "meant (lost at Operations).",
     "put_off": "People not yet reached who were put off for good by a detractor.",
     "put_off_by_operations": "Of those, put off by customers a delivery left unhappy.",
     "put_off_by_service": "Of those, put off by customers a complaint left unhappy.",
     "first_purchases": "Leads who bought for the first time.",
     "repeat_purchases": "Orders placed by returning customers (straight to Operations).",
     "deliveries": "Orders Operations delivered.",
+    "cancelled_orders": "Orders cancelled because Operations had not started them within its "
+                        "patience (the customer leaves unhappy).",
     "late_deliveries": "Deliveries later than the promised lead time.",
     "failed_deliveries": "Deliveries that were not what the customer needed.",
     "problems": "Deliveries the customer saw as a problem (short of expectation beyond tolerance).",
@@ -42,9 +46,12 @@ COLUMNS: dict[str, str] = {
     "promoters": "Active customers currently satisfied: they bring leads by word of mouth.",
     "detractors": "Unhappy active customers plus those who left unhappy and still talk.",
     "market_unreached": "People in the market not yet reached (end of day).",
-    "satisfaction_mean": "Mean satisfaction (0..1) of active customers after their latest experience.",
+    "satisfaction_mean": "Mean satisfaction of active customers after their latest experience "
+                         "(1 = what was promised, 0 = none of it; a little above 1 after a "
+                         "quick recovery: the recovery paradox).",
     "revenue": "Price x deliveries.",
-    "cost": "Cost of the four functions' capacity plus cost of goods delivered.",
+    "cost": "Cost of the four functions' capacity and of the hand-off, plus cost of goods "
+            "delivered.",
     "profit": "Revenue minus cost.",
     **{
         col: text
@@ -101,7 +108,7 @@ LOSS_SOURCES: dict[str, tuple[str, ...]] = {
     "marketing": (),
     "sales": ("leads_lost", "not_converted"),
     "operations": ("churned_silent_problem", "churned_resolved", "churned_resolved_quickly",
-                   "put_off_by_operations"),
+                   "churned_cancelled", "declined_wait", "put_off_by_operations"),
     "service": ("churned_unresolved", "put_off_by_service"),
 }
 
@@ -116,14 +123,19 @@ def summarize(ts: pd.DataFrame) -> dict[str, Any]:
     ever walked in are lost to the link that made the detractor. Marketing loses
     no one it reached: a weak Marketing shows as people never reached, which
     ``chainsim diagnose`` measures. Customers who leave after an order with no
-    problem are ordinary churn and belong to no function. ``weakest_link`` is the
-    function with the largest losses.
+    problem are ordinary churn and belong to no function. ``left_after`` counts
+    the customers who left after each kind of experience; ``renewal_rate`` is the
+    share of finished orders (delivered and judged, complaint concluded, or
+    cancelled) after which the customer stayed. ``weakest_link`` is the function
+    with the largest losses.
     """
     totals = {c: float(ts[c].sum()) for c in COLUMNS if c not in LEVELS}
     last = ts.iloc[-1] if len(ts) else None
     first, repeat = totals["first_purchases"], totals["repeat_purchases"]
     orders = first + repeat
     losses = {f: int(sum(totals[c] for c in cols)) for f, cols in LOSS_SOURCES.items()}
+    decided = (totals["deliveries"] - totals["complaints"] + totals["complaints_resolved"]
+               + totals["complaints_unresolved"] + totals["cancelled_orders"])
     weakest = max(FUNCTIONS, key=lambda f: (losses[f], -FUNCTIONS.index(f)))
     summary: dict[str, Any] = {
         "days": int(len(ts)),
@@ -131,6 +143,7 @@ def summarize(ts: pd.DataFrame) -> dict[str, Any]:
         "first_purchases": int(first),
         "repeat_purchases": int(repeat),
         "repeat_purchase_rate": repeat / orders if orders else 0.0,
+        "renewal_rate": 1.0 - totals["churned"] / decided if decided else math.nan,
         "customers_total": int(last["customers_total"]) if last is not None else 0,
         "active_customers": int(last["active_customers"]) if last is not None else 0,
         "growth_rate": growth_rate(ts["active_customers"].to_numpy()),
@@ -141,11 +154,15 @@ def summarize(ts: pd.DataFrame) -> dict[str, Any]:
         "deliveries": int(totals["deliveries"]),
         "complaints": int(totals["complaints"]),
         "satisfaction_mean": float(last["satisfaction_mean"]) if last is not None else math.nan,
+        "cancelled_orders": int(totals["cancelled_orders"]),
         "losses": losses,
+        "left_after": {e: int(totals[f"churned_{e}"]) for e in EXPERIENCES},
+        "queue_max": {f: int(ts[f"{f}_queue"].max()) if len(ts) else 0
+                      for f in FUNCTIONS if f != "marketing"},
         "losses_detail": {
             c: int(totals[c])
-            for c in ("leads_lost", "not_converted", "put_off", "put_off_by_operations",
-                      "put_off_by_service")
+            for c in ("leads_lost", "not_converted", "declined_wait", "put_off",
+                      "put_off_by_operations", "put_off_by_service")
             + tuple(f"churned_{e}" for e in EXPERIENCES)
         },
         "weakest_link": weakest if losses[weakest] > 0 else None,

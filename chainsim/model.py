@@ -93,7 +93,10 @@ class ChainModel(mesa.Model):
         ledger.market_unreached = self.market.unreached
         ledger.satisfaction_mean = book.satisfaction_mean
         ledger.revenue = economics.price * ledger.deliveries
+        handoff = self.params.handoff
         ledger.cost = (sum(f.cost() for f in self.functions)
+                       + handoff.cost * rules.quality_factor(handoff.quality,
+                                                             economics.quality_premium)
                        + economics.cost_of_goods * ledger.deliveries)
         ledger.profit = ledger.revenue - ledger.cost
         for f in self.functions:

@@ -11,7 +11,9 @@ class Operations(FrontLineFunction):
 
     A delivery is right when the hand-off captured the need and Operations did the
     work right; it is late when the order waited longer than the promised days.
-    First orders come from Sales, repeat orders straight from returning customers.
+    An order not started within ``patience`` days is cancelled: the customer goes
+    elsewhere, unhappy. First orders come from Sales, repeat orders straight from
+    returning customers.
     """
 
     name = "operations"
@@ -20,6 +22,10 @@ class Operations(FrontLineFunction):
         model = self.model
         day, ledger, p = model.day, model.ledger, self.params
         self.open_day(day)
+
+        cancelled = self.queue.expire(day, p.patience)
+        ledger.cancelled_orders += len(cancelled)
+        model.customers.cancelled(cancelled, day)
 
         orders, waited = self.queue.pop(self.slots, day)
         self.handled = n = len(orders)

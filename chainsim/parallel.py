@@ -45,7 +45,8 @@ def flatten_summary(summary: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in summary.items():
         if isinstance(value, dict):
-            prefix = "losses_" if key == "losses" else ""
+            prefix = {"losses": "losses_", "left_after": "left_after_",
+                      "queue_max": "queue_max_"}.get(key, "")
             for sub, v in value.items():
                 out[f"{prefix}{sub}"] = float(v)
         elif isinstance(value, int | float) and not isinstance(value, bool):

@@ -114,6 +114,28 @@ def conversion_probability(quality: float, overpromise: float) -> float:
     return min(1.0, quality * (1.0 + overpromise))
 
 
+def quoted_wait(backlog: int, capacity: float) -> float:
+    """Days of work ahead of a new order: Operations' backlog over its daily capacity."""
+    if backlog <= 0 or math.isinf(capacity):
+        return 0.0
+    return backlog / capacity if capacity > 0 else math.inf
+
+
+def wait_acceptance(wait: float, promised_days: int, patience: int, told: float) -> float:
+    """Share of would-be buyers who still buy when told the wait (Forrester 1968).
+
+    A wait within the promised lead time puts no one off; past it, the share
+    who buy falls in a straight line to none at Operations' patience (an order
+    that would be cancelled anyway). Only the leads who are told the wait react:
+    ``told`` is the chance that Sales tells them.
+    """
+    if wait <= promised_days:
+        return 1.0
+    span = patience - promised_days
+    seen = max(0.0, min(1.0, (patience - wait) / span)) if span > 0 else 0.0
+    return 1.0 - told * (1.0 - seen)
+
+
 def expectation(overpromise: float) -> float:
     """What the customer expects, where 1 is what Operations normally delivers."""
     return 1.0 + overpromise
@@ -153,9 +175,31 @@ def is_problem(sat: np.ndarray, tolerance: float) -> np.ndarray:
     return sat < 1.0 - tolerance - 1e-12
 
 
-def recover(sat: np.ndarray, share: float) -> np.ndarray:
-    """Satisfaction after a resolved complaint: ``share`` of the shortfall given back."""
-    return sat + (1.0 - sat) * share
+def no_failure_satisfaction(expected: np.ndarray | float) -> np.ndarray:
+    """What a delivery right and on time would have given: the level before a failure."""
+    return satisfaction(np.ones_like(np.asarray(expected, dtype=float)), expected)
+
+
+def recover(sat: np.ndarray, share: float, before: np.ndarray | float = 1.0) -> np.ndarray:
+    """Satisfaction after a resolved complaint: ``share`` of what was lost given back.
+
+    What was lost is the distance to ``before``, the satisfaction the delivery
+    would have given without the failure.
+    """
+    return sat + (before - sat) * share
+
+
+def recover_quickly(sat: np.ndarray, share: float, paradox: float,
+                    before: np.ndarray | float = 1.0) -> np.ndarray:
+    """Satisfaction after a complaint resolved quickly: the service recovery paradox.
+
+    A quick, successful recovery gives back ``share`` of what was lost and adds
+    ``paradox`` on top, up to ``paradox`` above ``before``: after a mild failure
+    the customer ends more satisfied than if nothing had gone wrong. de Matos,
+    Henrique & Rossi (2007) found this paradox for satisfaction only; repurchase
+    is not lifted by it (see :func:`episode_retention`).
+    """
+    return np.minimum(recover(sat, share, before) + paradox, before + paradox)
 
 
 def aggravate(sat: np.ndarray, hassle: float) -> np.ndarray:
@@ -165,22 +209,42 @@ def aggravate(sat: np.ndarray, hassle: float) -> np.ndarray:
 
 # -- retention (TARP 1986; de Matos et al. 2007) ---------------------------------
 
-#: Experience classes after an order, in TARP's terms.
-NO_PROBLEM, SILENT_PROBLEM, UNRESOLVED, RESOLVED, RESOLVED_QUICKLY = range(5)
-EXPERIENCES = ("no_problem", "silent_problem", "unresolved", "resolved", "resolved_quickly")
+#: Experience classes after an order, in TARP's terms, plus an order cancelled
+#: because Operations never started it.
+NO_PROBLEM, SILENT_PROBLEM, UNRESOLVED, RESOLVED, RESOLVED_QUICKLY, CANCELLED = range(6)
+EXPERIENCES = ("no_problem", "silent_problem", "unresolved", "resolved", "resolved_quickly",
+               "cancelled")
+
+DAYS_PER_YEAR = 365.0
 
 
-def repurchase_probability(
-    base: float | np.ndarray, no_problem: float, prior_problems: np.ndarray,
-    repeat_failure_factor: float,
-) -> np.ndarray:
-    """Chance of buying again after an order with a problem.
+def everyday_loyalty(churn_per_year: float, gap_days: np.ndarray | float,
+                     no_problem: float | None = None) -> np.ndarray:
+    """Chance that a customer is still a customer when their next order falls due.
 
-    ``base`` is the TARP rate of the experience class, capped at the no-problem
-    rate (recovery never beats a delivery without failure). Each problem the
-    customer already had multiplies it by ``repeat_failure_factor``.
+    Everyday churn -- people move, stop needing the service -- is a hazard in
+    time: ``(1 - churn_per_year) ** (gap_days / 365)``, so a year of loyalty costs
+    the same whether it holds twelve orders or two. A per-order rate
+    ``no_problem``, if given, replaces it.
     """
-    return np.minimum(base, no_problem) * np.power(repeat_failure_factor, prior_problems)
+    gap = np.asarray(gap_days, dtype=float)
+    if no_problem is not None:
+        return np.full(gap.shape, float(no_problem))
+    return np.power(1.0 - churn_per_year, gap / DAYS_PER_YEAR)
+
+
+def episode_retention(base: float | np.ndarray, prior_problems: np.ndarray,
+                      repeat_failure_factor: float) -> np.ndarray:
+    """Chance of staying after one problem episode, judged once for the episode.
+
+    ``base`` is TARP's rate for what happened (silent, unresolved, resolved,
+    resolved quickly). Each earlier problem the customer still holds against the
+    business (see :meth:`CustomerBook.complaint_outcome`: a resolved complaint is
+    forgiven) multiplies it by ``repeat_failure_factor``. ``base`` is at most 1,
+    so a recovery never makes repurchase beat a delivery without failure
+    (de Matos et al. 2007).
+    """
+    return np.asarray(base, dtype=float) * np.power(repeat_failure_factor, prior_problems)
 
 
 def days_to_next_order(
@@ -208,10 +272,31 @@ def function_cost(
     """Daily cost of a function: its capacity, paid whether used or not.
 
     Unlimited capacity is paid per case handled. Better quality costs more per
-    unit: ``unit_cost x (1 + premium x quality^2)``.
+    unit: ``unit_cost x`` :func:`quality_factor`.
     """
     units = handled if math.isinf(slots) else slots
-    return units * unit_cost * (1.0 + premium * quality * quality)
+    return units * unit_cost * quality_factor(quality, premium)
+
+
+#: Failures never cost less than this share to avoid: quality 1 is priced as 99.9 %.
+FAILURE_FLOOR = 1e-3
+
+
+def quality_halvings(quality: float) -> float:
+    """How many times the failure rate has been halved from quality 0: ``log2(1 / (1 - q))``."""
+    return math.log2(1.0 / max(1.0 - quality, FAILURE_FLOOR))
+
+
+def quality_factor(quality: float, premium: float) -> float:
+    """How much a unit of capacity costs at ``quality`` relative to quality 0.
+
+    Each halving of the failures costs ``premium`` times the base cost again
+    (Juran's cost of quality: the last defects are the dearest to avoid):
+    ``1 + premium x log2(1 / (1 - quality))``, so 0.5 costs ``1 + premium``,
+    0.75 ``1 + 2 premium``, 0.95 ``1 + 4.3 premium``; quality 1 is priced as
+    99.9 % (``1 + 10 premium``).
+    """
+    return 1.0 + premium * quality_halvings(quality)
 
 
 def customer_lifetime_value(margin: float, retention: float, discount: float) -> float:

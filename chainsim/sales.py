@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from . import rules
-from .customers import LEAD_LOST, NOT_CONVERTED
+from .customers import DECLINED_WAIT, LEAD_LOST, NOT_CONVERTED
 from .frontline import FrontLineFunction
+from .schema import capacity_value
 
 
 class Sales(FrontLineFunction):
@@ -12,7 +13,10 @@ class Sales(FrontLineFunction):
 
     A lead not handled within its patience goes elsewhere (the unanswered call of
     the call-in test). A handled lead buys with chance ``quality``, raised a
-    little by over-promising -- which also raises what the customer expects.
+    little by over-promising -- which also raises what the customer expects. A
+    lead told how long Operations' backlog would make them wait buys less the
+    longer the wait (Forrester's market-growth model): not at all past the
+    patience that would make them cancel.
     """
 
     name = "sales"
@@ -28,10 +32,22 @@ class Sales(FrontLineFunction):
 
         leads, _ = self.queue.pop(self.slots, day)
         self.handled = len(leads)
-        buys = self.stream.random(len(leads)) < rules.conversion_probability(p.quality, p.overpromise)
+        if not len(leads):
+            return
+        convert = rules.conversion_probability(p.quality, p.overpromise)
+        ops = model.params.operations
+        accept = rules.wait_acceptance(
+            rules.quoted_wait(len(model.operations.queue), capacity_value(ops.capacity)),
+            ops.promised_days, ops.patience, p.quotes_lead_time)
+        # one draw per lead: buys, would buy but not at this wait, or does not buy
+        draw = self.stream.random(len(leads))
+        buys = draw < convert * accept
+        declined = ~buys & (draw < convert)
         sold = leads[buys]
         book.first_purchase(sold, rules.expectation(p.overpromise), day)
-        book.leave_as_lead(leads[~buys], NOT_CONVERTED, day)
+        book.leave_as_lead(leads[declined], DECLINED_WAIT, day)
+        book.leave_as_lead(leads[~buys & ~declined], NOT_CONVERTED, day)
         ledger.first_purchases += len(sold)
-        ledger.not_converted += len(leads) - len(sold)
+        ledger.declined_wait += int(declined.sum())
+        ledger.not_converted += len(leads) - len(sold) - int(declined.sum())
         model.operations.receive(sold, day)

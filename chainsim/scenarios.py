@@ -29,6 +29,7 @@ class ScenarioInfo:
     name: str
     path: Path
     description: str
+    lesson: str = ""
 
 
 def builtin_scenarios() -> dict[str, ScenarioInfo]:
@@ -36,7 +37,8 @@ def builtin_scenarios() -> dict[str, ScenarioInfo]:
     out = {}
     for path in sorted(BUILTIN_DIR.glob("*.toml")):
         data = _read_toml(path)
-        out[path.stem] = ScenarioInfo(path.stem, path, str(data.get("description", "")))
+        out[path.stem] = ScenarioInfo(path.stem, path, str(data.get("description", "")),
+                                      str(data.get("lesson", "")))
     return out
 
 
@@ -115,7 +117,7 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     except ScenarioError as err:
         raise ScenarioError(f"extends: {err.detail}", source=str(path)) from None
     parent = _resolve(parent_path, (*chain, real))
-    for own in ("name", "description"):  # these describe the parent, not the child
+    for own in ("name", "description", "lesson"):  # these describe the parent, not the child
         parent.pop(own, None)
     return merge(parent, data)
 

@@ -30,19 +30,17 @@ UNLIMITED = "unlimited"
 Capacity = Annotated[float, Field(ge=0, allow_inf_nan=False)] | Literal["unlimited"]
 
 #: TARP repurchase rows (Technical Assistance Research Programs, 1986): share of
-#: customers who buy again after a problem, by what happened next. ``no_problem``
-#: is not part of the TARP rows; 0.95 is chosen so that no recovery class beats it
-#: (de Matos, Henrique & Rossi 2007).
+#: customers who buy again after one problem episode, by what happened next. They
+#: are applied once per episode; the everyday loyalty of customers without a
+#: problem is a separate knob (``retention.churn_per_year``), not part of TARP.
 TARP_ROWS: dict[str, dict[str, float]] = {
     "small_ticket": {
-        "no_problem": 0.95,
         "silent_problem": 0.37,
         "unresolved": 0.46,
         "resolved": 0.70,
         "resolved_quickly": 0.95,
     },
     "large_ticket": {
-        "no_problem": 0.95,
         "silent_problem": 0.09,
         "unresolved": 0.19,
         "resolved": 0.54,
@@ -99,7 +97,7 @@ class MarketingParams(Section):
         0.1, "Chance that a contacted person not yet reached becomes a lead.",
         ge=0, le=1, teach=True,
     )
-    cost: float = knob(0.5, "Daily cost of one contact of capacity (at quality 0).",
+    cost: float = knob(2.0, "Daily cost of one contact of capacity (at quality 0).",
                        unit="money/contact/day", ge=0)
 
 
@@ -107,7 +105,7 @@ class WordOfMouthParams(Section):
     """Customers talk: promoters bring leads, detractors put people off (Bass 1969)."""
 
     contact_rate: float = knob(
-        0.05, "Contacts a promoter (a currently satisfied customer) makes per day.",
+        0.02, "Contacts a promoter (a currently satisfied customer) makes per day.",
         unit="contacts/customer/day", ge=0, teach=True,
     )
     adoption: float = knob(
@@ -147,6 +145,11 @@ class SalesParams(Section):
         "(0 = honest). Raises conversion by this share, and the customer's expectation.",
         ge=0, le=1, teach=True,
     )
+    quotes_lead_time: float = knob(
+        1.0, "Chance that Sales tells a lead how long Operations' backlog will make them "
+        "wait; a lead told a wait past the promise buys less, and not at all past "
+        "Operations' patience (0 = Sales sells regardless of the backlog).", ge=0, le=1,
+    )
     cost: float = knob(8.0, "Daily cost of one lead per day of capacity (at quality 0).",
                        unit="money/lead/day", ge=0)
 
@@ -158,13 +161,18 @@ class HandoffParams(Section):
         0.95, "Chance that what the customer needs is passed on correctly.",
         ge=0, le=1, teach=True,
     )
+    cost: float = knob(
+        150.0, "Daily cost of the hand-off (meetings, a shared order form) at quality 0; "
+        "better quality costs more, as for a function's capacity (economics.quality_premium).",
+        unit="money/day", ge=0,
+    )
 
 
 class OperationsParams(Section):
     """Operations delivers what was promised."""
 
     capacity: Capacity = knob(
-        80, "Orders Operations can deliver per day (first in, first out).",
+        100, "Orders Operations can deliver per day (first in, first out).",
         unit="orders/day", teach=True,
     )
     quality: float = knob(
@@ -173,6 +181,11 @@ class OperationsParams(Section):
     )
     promised_days: int = knob(
         3, "Lead time promised at the sale; a longer wait makes the delivery late.",
+        unit="days", ge=0, teach=True,
+    )
+    patience: int = knob(
+        14, "Days an order waits to be started before the customer cancels it: they "
+        "leave unhappy, are lost at Operations and talk as a detractor.",
         unit="days", ge=0, teach=True,
     )
     cost: float = knob(10.0, "Daily cost of one order per day of capacity (at quality 0).",
@@ -203,6 +216,11 @@ class ServiceParams(Section):
     recovery_slow: float = knob(
         0.6, "Share of the lost satisfaction a slow resolution gives back.", ge=0, le=1,
     )
+    recovery_paradox: float = knob(
+        0.1, "Satisfaction a quick resolution adds on top of what it gives back, up to this "
+        "much above a delivery without failure: the service recovery paradox, found for "
+        "satisfaction only (de Matos et al. 2007).", ge=0, le=1,
+    )
     hassle: float = knob(
         0.5, "Share of the remaining satisfaction an unresolved complaint takes away "
         "(the lawn-care story: the attitude costs more than the lawn).", ge=0, le=1,
@@ -229,7 +247,14 @@ class CustomerParams(Section):
 
 
 class RetentionParams(Section):
-    """Whether a customer buys again after an order, by what happened (TARP 1986)."""
+    """Whether a customer buys again: everyday loyalty, and the effect of a problem (TARP 1986).
+
+    Two separate things decide it. Everyday churn (``churn_per_year``) takes
+    customers away in time, whether or not anything went wrong, so loyalty does
+    not depend on how often they buy. A problem episode (a delivery that fell
+    short, and what Customer Service made of it) is judged once, at TARP's rate
+    for what happened, lowered by the memory of earlier problems.
+    """
 
     table: Literal["small_ticket", "large_ticket"] = Field(
         "small_ticket",
@@ -237,20 +262,30 @@ class RetentionParams(Section):
         "(under $100) or 'large_ticket' (over $100). Keys set explicitly win.",
         json_schema_extra={"teach": False},
     )
-    no_problem: float = knob(0.95, "Chance of buying again after an order with no problem.",
-                             ge=0, le=1, teach=True)
+    churn_per_year: float = knob(
+        0.1, "Everyday churn: share of customers who leave within a year although nothing "
+        "went wrong (they move, stop needing it). Applied in time, so loyalty does not "
+        "depend on how often they buy.", ge=0, le=1, teach=True,
+    )
+    no_problem: float | None = knob(
+        None, "Optional per-order loyalty: chance of buying again after an order with no "
+        "problem. Unset (the default), everyday loyalty comes from churn_per_year.",
+        ge=0, le=1,
+    )
     silent_problem: float = knob(
-        0.37, "... after a problem the customer did not complain about.", ge=0, le=1)
+        0.37, "Chance of buying again after a problem episode the customer did not "
+        "complain about (applied once per episode, on top of everyday churn).", ge=0, le=1)
     unresolved: float = knob(
         0.46, "... after a complaint that was not resolved.", ge=0, le=1)
     resolved: float = knob(
         0.70, "... after a complaint that was resolved, but not quickly.", ge=0, le=1)
     resolved_quickly: float = knob(
-        0.95, "... after a complaint resolved quickly. Capped at no_problem: recovery "
-        "never beats a delivery without failure (de Matos et al. 2007).", ge=0, le=1)
+        0.95, "... after a complaint resolved quickly. At most 1, so recovery never beats "
+        "a delivery without failure (de Matos et al. 2007).", ge=0, le=1)
     repeat_failure_factor: float = knob(
-        0.5, "Each earlier problem multiplies the chance of buying again after another "
-        "(the car-dealership story: the second failure weighs more).", ge=0, le=1,
+        0.5, "Each earlier problem the customer still holds against the business (silent, "
+        "or complained about and not resolved) multiplies the chance of buying again after "
+        "another (the car-dealership story: the second failure weighs more).", ge=0, le=1,
     )
     interval_days: float = knob(
         30, "Mean days between an order and the customer's next order.",
@@ -275,11 +310,12 @@ class EconomicsParams(Section):
     """Money: price per order, cost of goods, and the cost of each function's capacity."""
 
     price: float = knob(100.0, "Price of one order.", unit="money/order", ge=0)
-    cost_of_goods: float = knob(40.0, "Direct cost of delivering one order.",
+    cost_of_goods: float = knob(25.0, "Direct cost of delivering one order.",
                                 unit="money/order", ge=0)
     quality_premium: float = knob(
-        1.0, "How much more a unit of capacity costs at quality 1 than at quality 0 "
-        "(cost = capacity x unit cost x (1 + premium x quality^2)).", ge=0,
+        0.25, "How much dearer a unit of capacity gets each time its failures are halved: "
+        "cost = capacity x unit cost x (1 + premium x log2(1 / (1 - quality))); quality 0.5 "
+        "costs 1 + premium, 0.75 costs 1 + 2 premium, quality 1 is priced as 0.999.", ge=0,
     )
 
 
@@ -315,6 +351,8 @@ class Scenario(BaseModel):
 
     name: str = Field("custom", description="Short name of the scenario.")
     description: str = Field("", description="One-line story of the scenario.")
+    lesson: str = Field("", description="What the story teaches, in one sentence "
+                        "(shown by 'chainsim list'; checked by the story tests).")
     extends: str | None = Field(
         None, description="Built-in scenario name or file this one starts from; "
         "its keys are overridden by the ones given here.")
@@ -362,8 +400,17 @@ class Scenario(BaseModel):
         return getattr(getattr(self, section), key)
 
     def replace(self, changes: Mapping[str, Any]) -> Scenario:
-        """A new scenario with ``{"section.key": value}`` changes applied and validated."""
+        """A new scenario with ``{"section.key": value}`` changes applied and validated.
+
+        Changing ``retention.table`` refills the TARP rates that still hold the old
+        table's values, as a file with the new table would.
+        """
         data = self.model_dump()
+        if "retention.table" in changes:
+            keep = data["retention"]
+            for key, value in TARP_ROWS[self.retention.table].items():
+                if keep[key] == value and f"retention.{key}" not in changes:
+                    del keep[key]
         for path, value in changes.items():
             section, key = split_path(path)
             data[section][key] = value

@@ -47,11 +47,11 @@ def test_run_writes_the_promised_files_and_prints_a_summary(tmp_path):
     assert summary["days"] == 60 and summary["weakest_link"] in ("sales", "operations", "service")
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert manifest["seed"] == 3 and manifest["days"] == 60
-    assert manifest["scenario"]["operations"]["capacity"] == 80
+    assert manifest["scenario"]["operations"]["capacity"] == 100
     assert manifest["command"].startswith("chainsim run balanced")
     assert manifest["chainsim_version"]
     journeys = pd.read_csv(tmp_path / "r" / "journeys.csv")
-    assert list(journeys.columns) == ["customer_id", "day", "event", "function"]
+    assert list(journeys.columns) == ["customer_id", "day", "event", "function", "experience"]
     assert (tmp_path / "r" / "dashboard.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -77,11 +77,14 @@ def test_same_seed_same_files_and_set_changes_the_run(tmp_path):
 
 def test_set_accepts_unlimited_and_a_tarp_row_without_quotes(tmp_path):
     out = chainsim("run", "balanced", "--days", 10, "--out", tmp_path / "u",
-                   "--set", "service.capacity=unlimited", "--set", "retention.table=large_ticket")
+                   "--set", "service.capacity=unlimited", "--set", "retention.resolved=0.6",
+                   "--set", "retention.table=large_ticket")
     assert out.returncode == 0, out.stderr
     resolved = json.loads((tmp_path / "u" / "manifest.json").read_text())["scenario"]
     assert resolved["service"]["capacity"] == "unlimited"
-    assert resolved["retention"]["silent_problem"] == 0.37  # balanced sets the table explicitly
+    # the table's rates follow the table, as in a file; a rate set explicitly stays
+    assert resolved["retention"]["silent_problem"] == 0.09
+    assert resolved["retention"]["resolved"] == 0.6
 
 
 def test_compare_writes_both_runs_and_an_overlay(tmp_path):

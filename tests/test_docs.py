@@ -19,7 +19,9 @@ def test_model_doc_lists_every_knob_with_its_real_default():
     for path, shown in rows.items():
         default = catalogue[path].default
         shown = shown.strip()
-        if isinstance(default, str):
+        if default is None:
+            assert shown == "unset", path
+        elif isinstance(default, str):
             assert shown == f'"{default}"', path
         else:
             assert float(shown) == float(default), path

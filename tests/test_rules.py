@@ -119,12 +119,65 @@ def test_recovery_gives_back_and_hassle_takes_away():
     s = np.array([0.0, 0.5])
     assert rules.recover(s, 0.8).tolist() == pytest.approx([0.8, 0.9])
     assert rules.aggravate(s, 0.5).tolist() == [0.0, 0.25]
+    # what was lost is measured from the no-failure level: 0.85 when 0.15 was over-promised
+    before = rules.no_failure_satisfaction(np.array([1.0, 1.15, 1.5]))
+    assert before.tolist() == pytest.approx([1.0, 0.85, 0.5])
+    assert rules.recover(np.array([0.0]), 0.8, before=0.85)[0] == pytest.approx(0.68)
 
 
-def test_recovery_never_beats_no_failure_and_repeat_failures_weigh_more():
+def test_a_quick_recovery_can_beat_no_failure_for_satisfaction_the_paradox():
+    late, wrong = np.array([0.5]), np.array([0.0])
+    # gives back 90 % of what was lost and adds 0.1, up to 0.1 above the no-failure level
+    assert rules.recover_quickly(late, 0.9, 0.1)[0] == pytest.approx(1.05)
+    assert rules.recover_quickly(wrong, 0.9, 0.1)[0] == pytest.approx(1.0)
+    # never more than the paradox above the no-failure level, even from above it
+    assert rules.recover_quickly(np.array([1.0]), 0.9, 0.1, before=0.9)[0] == pytest.approx(1.0)
+    assert rules.recover_quickly(late, 0.9, 0.0)[0] == pytest.approx(0.95)  # no paradox
+    assert rules.recover_quickly(wrong, 0.9, 0.1, before=0.7)[0] == pytest.approx(0.73)
+
+
+def test_everyday_loyalty_is_a_hazard_in_time_not_per_order():
+    gaps = np.array([7, 30, 91, 365])
+    loyal = rules.everyday_loyalty(0.2, gaps)
+    assert loyal[-1] == pytest.approx(0.8)
+    # a year of orders keeps the same share, whatever the gap between them
+    for gap, p in zip(gaps, loyal, strict=True):
+        assert p ** (365 / gap) == pytest.approx(0.8)
+    assert rules.everyday_loyalty(0.2, gaps, no_problem=0.9).tolist() == [0.9] * 4
+    assert rules.everyday_loyalty(0.0, gaps).tolist() == [1.0] * 4
+
+
+def test_an_episode_is_judged_once_and_held_problems_weigh_on_the_next():
     prior = np.array([0, 1, 2])
-    p = rules.repurchase_probability(0.99, 0.9, prior, 0.5)
-    assert p.tolist() == pytest.approx([0.9, 0.45, 0.225])
+    assert rules.episode_retention(0.95, prior, 0.5).tolist() == pytest.approx(
+        [0.95, 0.475, 0.2375])
+    assert rules.episode_retention(0.37, prior, 1.0).tolist() == pytest.approx([0.37] * 3)
+    assert rules.episode_retention(np.array([0.46, 0.7]), np.array([0, 0]), 0.0).tolist() == \
+        pytest.approx([0.46, 0.7])  # no memory needed for a first problem
+
+
+def test_the_wait_a_lead_is_told_puts_them_off_past_the_promise():
+    assert rules.quoted_wait(0, 10) == 0 and rules.quoted_wait(30, 10) == 3.0
+    assert rules.quoted_wait(5, math.inf) == 0 and rules.quoted_wait(5, 0) == math.inf
+    promise, patience = 3, 14
+    assert rules.wait_acceptance(3.0, promise, patience, 1.0) == 1.0
+    assert rules.wait_acceptance(8.5, promise, patience, 1.0) == pytest.approx(0.5)
+    assert rules.wait_acceptance(14.0, promise, patience, 1.0) == 0.0
+    assert rules.wait_acceptance(30.0, promise, patience, 1.0) == 0.0
+    assert rules.wait_acceptance(30.0, promise, patience, 0.25) == pytest.approx(0.75)
+    assert rules.wait_acceptance(30.0, promise, patience, 0.0) == 1.0  # not told: buys anyway
+    assert rules.wait_acceptance(4.0, 5, 5, 1.0) == 1.0 and rules.wait_acceptance(6, 5, 5, 1) == 0
+
+
+def test_each_halving_of_failures_costs_the_premium_again():
+    assert rules.quality_factor(0.0, 0.25) == 1.0
+    assert rules.quality_factor(0.5, 0.25) == pytest.approx(1.25)
+    assert rules.quality_factor(0.75, 0.25) == pytest.approx(1.5)
+    assert rules.quality_factor(0.875, 0.25) == pytest.approx(1.75)
+    # quality 1 is priced as 99.9 %: finite, and the dearest of all
+    assert rules.quality_factor(1.0, 0.25) == pytest.approx(rules.quality_factor(0.999, 0.25))
+    assert rules.quality_factor(1.0, 0.25) == pytest.approx(1 + 0.25 * math.log2(1000))
+    assert rules.quality_factor(0.9, 0.0) == 1.0
 
 
 @pytest.mark.parametrize("spread", [0.0, 0.25, 1.0])
@@ -143,7 +196,7 @@ def test_cost_grows_with_capacity_and_with_quality():
     base = rules.function_cost(10, 3, 5.0, 0.0, 1.0)
     assert base == 50.0
     assert rules.function_cost(20, 3, 5.0, 0.0, 1.0) == 100.0
-    assert rules.function_cost(10, 3, 5.0, 1.0, 1.0) == 100.0
+    assert rules.function_cost(10, 3, 5.0, 0.5, 1.0) == 100.0  # one halving: the premium again
     assert rules.function_cost(math.inf, 3, 5.0, 0.0, 1.0) == 15.0  # unlimited pays per case
 
 

@@ -87,7 +87,7 @@ def test_tarp_rows_fill_the_retention_defaults_and_explicit_keys_win():
 def test_replace_validates_and_leaves_the_original_alone():
     base = Scenario()
     changed = base.replace({"operations.capacity": 60})
-    assert changed.operations.capacity == 60 and base.operations.capacity == 80
+    assert changed.operations.capacity == 60 and base.operations.capacity == 100
     with pytest.raises(ScenarioError, match="operations.quality = 2"):
         base.replace({"operations.quality": 2})
     with pytest.raises(ScenarioError, match="did you mean 'operations.capacity'"):

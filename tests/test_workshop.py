@@ -195,14 +195,14 @@ def test_in_a_browser_a_slider_and_steps_move_the_charts_and_the_chain(workshop_
                 "d => document.querySelector('[data-testid=chain-diagram]').innerText"
                 ".includes(`day ${d}:`)", arg=day, timeout=30_000)
 
-        # the room gives Operations more crews: the slider moves the running business
+        # the room gives Operations more crews (35 -> 43): the slider moves the running business
         slider = page.locator('[data-knob="operations.capacity"] [role=slider]')
         slider.focus()
         for _ in range(8):
             slider.press("ArrowRight")
         page.wait_for_function(
             "() => document.querySelector('[data-testid=chain-diagram]').innerText"
-            ".includes('capacity 50')", timeout=30_000)
+            ".includes('capacity 43')", timeout=30_000)
         for day in range(1, 6):
             step_to(day)
         page.wait_for_function(
@@ -210,9 +210,9 @@ def test_in_a_browser_a_slider_and_steps_move_the_charts_and_the_chain(workshop_
             arg=charts_before, timeout=30_000)
 
         text = diagram.inner_text()
-        assert "day 5:" in text and "capacity 50" in text
+        assert "day 5:" in text and "capacity 43" in text
         label = page.locator('[data-knob="operations.capacity"]').inner_text()
-        assert "Operations capacity: 50 *" in label  # the slider shows the room's change
+        assert "Operations capacity: 43 *" in label  # the slider shows the room's change
         assert diagram.inner_html() != diagram_before
         assert charts.get_attribute("src") != charts_before
         loads = page.locator(".chain-link[data-link=operations]").inner_text()
@@ -226,7 +226,7 @@ def test_in_a_browser_a_slider_and_steps_move_the_charts_and_the_chain(workshop_
             ".includes(\"the room's proposal\")", timeout=30_000)
         step_to(1)
         rows = diagram.inner_text()
-        assert "as it is" in rows and "capacity 42" in rows and "capacity 50" in rows
+        assert "as it is" in rows and "capacity 35" in rows and "capacity 43" in rows
         page.screenshot(path=str(ARTIFACTS / "workshop-compare.png"), full_page=True)
         browser.close()
     assert np.frombuffer((ARTIFACTS / "workshop.png").read_bytes()[:8], np.uint8).tolist()[:4] \

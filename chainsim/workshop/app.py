@@ -98,7 +98,8 @@ def ChainDiagram(model: WorkshopModel):
 
 CHARTS = (
     ("Flows through the chain (per day)",
-     ("leads_new", "first_purchases", "repeat_purchases", "deliveries", "complaints", "churned")),
+     ("leads_new", "first_purchases", "repeat_purchases", "deliveries", "cancelled_orders",
+      "complaints", "churned")),
     ("Queues", ("sales_queue", "operations_queue", "service_queue")),
     ("Utilization", tuple(f"{f}_utilization" for f in FUNCTIONS)),
     ("Satisfaction", ("satisfaction_mean",)),
@@ -107,7 +108,8 @@ CHARTS = (
 )
 COLORS = {**{f"{f}_{k}": c for f, c in FUNCTION_COLORS.items() for k in ("queue", "utilization")},
           "leads_new": "#1b9e77", "first_purchases": "#d95f02", "repeat_purchases": "#66a61e",
-          "deliveries": "#7570b3", "complaints": "#e7298a", "churned": "#666666",
+          "deliveries": "#7570b3", "cancelled_orders": "#a6761d", "complaints": "#e7298a",
+          "churned": "#666666",
           "satisfaction_mean": "#1f78b4", "active_customers": "#1f78b4",
           "repeat_purchases_total": "#66a61e", "revenue": "#1f78b4", "profit": "#33a02c"}
 
@@ -131,8 +133,10 @@ def charts_figure(model: WorkshopModel) -> Figure:
                 name = col.replace("_", " ") + ("" if label == "business" else f" ({label})")
                 ax.plot(days, series[col], ls=style, color=COLORS[col], label=name, lw=1.2)
     for ax, (title, _) in zip(axes, CHARTS, strict=True):
-        if title in ("Utilization", "Satisfaction"):
+        if title == "Utilization":
             ax.set_ylim(-0.02, 1.02)  # shares: keep the scale fixed
+        elif title == "Satisfaction":  # 1 = as promised; a quick recovery can lift it a little
+            ax.set_ylim(-0.02, 1.12)
         if ax.lines:
             ax.legend(fontsize=6, loc="upper left")
     return fig
