@@ -80,6 +80,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="directory for the output files (default: runs/<scenario>-<timestamp>/)")
     p.add_argument("--journeys", action="store_true",
                    help="also write journeys.csv, one row per customer event")
+    p.add_argument("--metric", choices=list(DIAGNOSE_METRICS), default="repeat_purchases",
+                   help="what the weakest link is judged by (default repeat_purchases)")
+    p.add_argument("--budget", type=_positive_float, metavar="AMOUNT",
+                   help="money a month each move costs when judging the weakest link "
+                   "(default: as chainsim diagnose)")
+    p.add_argument("--no-verdict", action="store_true",
+                   help="skip the weakest link (it takes about fifteen more runs, "
+                   "alongside this one)")
 
 
 def build_parser() -> Parser:
@@ -245,18 +253,58 @@ def _simulate(scenario, journeys: bool):
         return model.run(days, progress=lambda done: bar.update(1))
 
 
+def _verdicts(scenarios, args):
+    """Start the summaries' verdict races in other processes (None with --no-verdict)."""
+    if args.no_verdict:
+        return None
+    from . import model  # noqa: F401 - imported once, here, and shared by the fork
+    from .verdict import Background
+
+    # One worker, forked now -- after this process has imported the engine, so
+    # it starts racing at once, and before it imports the plotting library --
+    # runs the races while this process runs the business and draws it.
+    return Background(scenarios, budget=args.budget, metric=args.metric, workers=1)
+
+
+def _baseline(background, index: int, result) -> None:
+    """The run just made is replication 0 of its business for the verdict's race."""
+    if background is not None:
+        from .parallel import flatten_summary
+
+        background.baseline(index, flatten_summary(result.summary))
+
+
+def _with_verdict(summary: dict, background, index: int, results: list | None) -> dict:
+    if background is None:
+        return {**summary, "weakest_link": None, "verdict": None}
+    from .verdict import add_to_summary
+
+    return add_to_summary(summary, results[index])
+
+
 def cmd_run(args) -> int:
-    from .outputs import manifest, staged_directory, write_run
+    from .outputs import manifest, staged_directory, write_json, write_run
     from .scenarios import resolve_path
 
     scenario = _load(args.scenario, args)
     out = _out_dir(args, scenario.name)
-    result = _simulate(scenario, args.journeys)
-    with staged_directory(out) as stage:
-        write_run(stage, result, manifest_data=manifest(
-            scenario, source=str(resolve_path(args.scenario))),
-            title=_title(scenario, result.summary), journeys=args.journeys)
-    print(format_summary(scenario, result.summary))
+    background = _verdicts([scenario], args)  # runs while this one runs and is written
+    try:
+        result = _simulate(scenario, args.journeys)
+        _baseline(background, 0, result)
+        with staged_directory(out) as stage:
+            write_run(stage, result, manifest_data=manifest(
+                scenario, source=str(resolve_path(args.scenario))),
+                title=_title(scenario, result.summary), journeys=args.journeys)
+            results = background.results() if background is not None else None
+            summary = _with_verdict(result.summary, background, 0, results)
+            write_json(stage / "summary.json", summary)
+    finally:
+        if background is not None:
+            background.close()
+    print(format_summary(scenario, summary))
+    if summary["verdict"] is not None:
+        print("\n" + textwrap.fill(summary["verdict"]["text"], 100))
     files = "timeseries.csv, summary.json, manifest.json, dashboard.png"
     print(f"\nwrote {out}/ ({files}{', journeys.csv' if args.journeys else ''})")
     return 0
@@ -271,19 +319,32 @@ def cmd_compare(args) -> int:
     b = _load(args.scenario_b, args)
     label_a, label_b = a.name, b.name if b.name != a.name else f"{b.name}-b"
     out = _out_dir(args, f"{label_a}-vs-{label_b}")
-    ra, rb = _simulate(a, args.journeys), _simulate(b, args.journeys)
-    with staged_directory(out) as stage:
-        for label, sc, ref, result in ((label_a, a, args.scenario_a, ra),
-                                       (label_b, b, args.scenario_b, rb)):
-            (stage / label).mkdir()
-            write_run(stage / label, result,
-                      manifest_data=manifest(sc, source=str(resolve_path(ref))),
-                      title=_title(sc, result.summary), journeys=args.journeys)
-        write_json(stage / "summary.json", {label_a: ra.summary, label_b: rb.summary})
-        fig = overlay(ra.timeseries, rb.timeseries, (label_a, label_b),
-                      f"{label_a} (solid) vs {label_b} (dashed), seed {a.run.seed}")
-        fig.savefig(stage / "compare.png", dpi=110)
-    print(format_comparison((label_a, ra.summary), (label_b, rb.summary), a.run.days, a.run.seed))
+    background = _verdicts([a, b], args)
+    try:
+        ra = _simulate(a, args.journeys)
+        _baseline(background, 0, ra)
+        rb = _simulate(b, args.journeys)
+        _baseline(background, 1, rb)
+        with staged_directory(out) as stage:
+            for label, sc, ref, result in ((label_a, a, args.scenario_a, ra),
+                                           (label_b, b, args.scenario_b, rb)):
+                (stage / label).mkdir()
+                write_run(stage / label, result,
+                          manifest_data=manifest(sc, source=str(resolve_path(ref))),
+                          title=_title(sc, result.summary), journeys=args.journeys)
+            fig = overlay(ra.timeseries, rb.timeseries, (label_a, label_b),
+                          f"{label_a} (solid) vs {label_b} (dashed), seed {a.run.seed}")
+            fig.savefig(stage / "compare.png", dpi=110)
+            results = background.results() if background is not None else None
+            sa = _with_verdict(ra.summary, background, 0, results)
+            sb = _with_verdict(rb.summary, background, 1, results)
+            for label, summary in ((label_a, sa), (label_b, sb)):
+                write_json(stage / label / "summary.json", summary)
+            write_json(stage / "summary.json", {label_a: sa, label_b: sb})
+    finally:
+        if background is not None:
+            background.close()
+    print(format_comparison((label_a, sa), (label_b, sb), a.run.days, a.run.seed))
     print(f"\nwrote {out}/ (compare.png, summary.json, {label_a}/, {label_b}/)")
     return 0
 
@@ -467,9 +528,7 @@ def cmd_report(args) -> int:
 
 
 def _title(scenario, summary: dict) -> str:
-    weakest = summary["weakest_link"] or "none"
-    return (f"{scenario.name}: {summary['days']} days, seed {scenario.run.seed} "
-            f"- weakest link: {weakest}")
+    return f"{scenario.name}: {summary['days']} days, seed {scenario.run.seed}"
 
 
 def _pct(x: float) -> str:
@@ -486,8 +545,24 @@ def _summary_rows(s: dict) -> list[tuple[str, str]]:
         ("revenue", f"{s['revenue']:,.0f}"),
         ("profit", f"{s['profit']:,.0f}"),
         *[(f"lost at {f}", f"{losses[f]:,}") for f in FUNCTIONS],
-        ("weakest link", s["weakest_link"] or "none (no one lost)"),
+        ("most people lost at", s["most_losses_at"] or "nowhere (no one lost)"),
+        ("weakest link", _weakest_text(s)),
     ]
+
+
+def _weakest_text(s: dict) -> str:
+    """The summary's verdict in a few words, with how sure it is."""
+    v = s.get("verdict")
+    if v is None:
+        return "not estimated (--no-verdict)"
+    if v["link"] is not None:
+        from .moves import label
+
+        return (f"{label(v['link']).lower()} ({v['gain']:+,.0f}, 95 % CI "
+                f"{v['ci_low']:,.0f} to {v['ci_high']:,.0f})")
+    if v["tied"]:
+        return "none clear: " + " or ".join(v["tied"])
+    return "none clear"
 
 
 def format_summary(scenario, s: dict) -> str:

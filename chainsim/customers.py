@@ -1,14 +1,16 @@
 """Customers: who they are, what they remember, and whether they come back.
 
-A person becomes a :class:`Customer` agent on the day they become a lead; until
-then they are part of the market's count. Each customer's state -- where they
-are in the chain, what they were promised, how satisfied they are, how many
-problems they have had -- lives in one row of the :class:`CustomerBook`, a set of
-numpy columns, so a day's deliveries or complaints are handled as whole arrays.
-The agent is a thin view on its row: ``model.customer(42).satisfaction``.
+A person gets a row in the :class:`CustomerBook` on the day they become a lead;
+until then they are part of the market's count. Each customer's state -- where
+they are in the chain, what they were promised, how satisfied they are, the
+problems they hold against the business -- lives in numpy columns, so a day's
+deliveries or complaints are handled as whole arrays. The book is the truth.
 
-A customer waiting for their next purchase costs nothing per day: they sit in
-the wake-up calendar (day -> ids) until the day they order again.
+A :class:`Customer` is a Mesa agent that is a view on one row, built only when
+something asks for it: ``model.customer(42)``, ``model.customer_agents()`` (an
+AgentSet of everyone still engaged), or the workshop's follow-a-customer. A
+view lasts while the person is engaged with the business; when they leave it
+is removed from the model, and the row stays.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from . import rules
+from .calendar import WakeCalendar
+from .journeys import DELIVERY_EVENTS, OUTCOME_EVENTS, JourneyLog
 from .rules import (
     CANCELLED,
-    EXPERIENCES,
     NO_PROBLEM,
-    RESOLVED,
     RESOLVED_QUICKLY,
     SILENT_PROBLEM,
     UNRESOLVED,
@@ -39,30 +41,8 @@ PLACES = ("lead", "ordered", "complaining", "waiting", "lead_lost", "not_convert
 (LEAD, ORDERED, COMPLAINING, WAITING, LEAD_LOST, NOT_CONVERTED, CHURNED,
  DECLINED_WAIT) = range(len(PLACES))
 ACTIVE_PLACES = (ORDERED, COMPLAINING, WAITING)
-
-#: Journey events, and the function each belongs to.
-EVENTS: dict[str, str] = {
-    "existing_customer": "customer",
-    "lead": "marketing",
-    "lead_lost": "sales",
-    "not_converted": "sales",
-    "declined_wait": "operations",
-    "sale": "sales",
-    "repeat_order": "operations",
-    "delivered": "operations",
-    "delivered_late": "operations",
-    "delivered_wrong": "operations",
-    "cancelled": "operations",
-    "complaint": "service",
-    "resolved_quickly": "service",
-    "resolved": "service",
-    "unresolved": "service",
-    "stays": "customer",
-    "leaves": "customer",
-}
-_EVENT_CODE = {name: i for i, name in enumerate(EVENTS)}
-_DELIVERY_EVENTS = np.array([_EVENT_CODE[e] for e in ("delivered", "delivered_late", "delivered_wrong")])
-_OUTCOME_EVENTS = np.array([_EVENT_CODE[e] for e in ("unresolved", "resolved", "resolved_quickly")])
+#: People still engaged with the business: leads and active customers.
+ENGAGED_PLACES = (LEAD, *ACTIVE_PLACES)
 
 #: Moods: not yet served, satisfied (a promoter), or unhappy (a detractor) -- and
 #: then whose doing it was: a delivery that fell short (Operations) or a complaint
@@ -70,9 +50,11 @@ _OUTCOME_EVENTS = np.array([_EVENT_CODE[e] for e in ("unresolved", "resolved", "
 #: are lost to the link that made the detractor.
 UNRATED, SATISFIED, UNHAPPY_OPERATIONS, UNHAPPY_SERVICE = range(4)
 
+_EMPTY = np.empty(0, dtype=np.int64)
+
 
 class Customer(mesa.Agent):
-    """One person who became a lead. Reads and shows their row of the CustomerBook."""
+    """One person who became a lead: a view on their row of the CustomerBook."""
 
     def __init__(self, model: ChainModel, customer_id: int):
         super().__init__(model)
@@ -85,7 +67,7 @@ class Customer(mesa.Agent):
 
     @property
     def satisfaction(self) -> float:
-        """Satisfaction (0..1) after the latest experience; NaN before the first delivery."""
+        """Satisfaction after the latest experience (1 = as promised); NaN before the first."""
         return float(self.model.customers.satisfaction[self.customer_id])
 
     @property
@@ -107,68 +89,13 @@ class Customer(mesa.Agent):
         return self.model.customers.journey(self.customer_id)
 
 
-class JourneyLog:
-    """One row per customer event, gathered as whole-day arrays.
-
-    A decision (``stays`` / ``leaves``) also carries the experience class of the
-    order it closes (``no_problem``, ``silent_problem``, ..., ``cancelled``).
-    """
-
-    def __init__(self) -> None:
-        # (day, event code, ids, experience codes or None)
-        self._chunks: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []
-
-    def record(self, day: int, event: str, ids: np.ndarray,
-               experience: np.ndarray | None = None) -> None:
-        if len(ids):
-            self._chunks.append((day, _EVENT_CODE[event], ids, experience))
-
-    def record_coded(self, day: int, codes: np.ndarray, ids: np.ndarray) -> None:
-        """Record events whose kind differs per customer (``codes`` from ``_EVENT_CODE``)."""
-        for code in np.unique(codes):
-            self._chunks.append((day, int(code), ids[codes == code], None))
-
-    def since(self, start: int) -> tuple[int, list[tuple[int, str, np.ndarray]]]:
-        """Events recorded after the first ``start`` batches: ``(next start, [(day, event, ids)])``."""
-        new = self._chunks[start:]
-        names = list(EVENTS)
-        return len(self._chunks), [(day, names[code], ids) for day, code, ids, _ in new]
-
-    def frame(self, customer_id: int | None = None) -> pd.DataFrame:
-        names = list(EVENTS)
-        functions = list(dict.fromkeys(EVENTS.values()))
-        chunks = self._chunks
-        if chunks:
-            lengths = np.array([len(c[2]) for c in chunks])
-            ids = np.concatenate([c[2] for c in chunks])
-            days = np.repeat([c[0] for c in chunks], lengths)
-            codes = np.repeat([c[1] for c in chunks], lengths)
-            experience = np.concatenate([
-                np.full(len(c[2]), -1, dtype=np.int64) if c[3] is None else c[3] for c in chunks])
-        else:
-            ids = days = codes = experience = np.empty(0, dtype=np.int64)
-        if customer_id is not None:
-            keep = ids == customer_id
-            ids, days, codes, experience = ids[keep], days[keep], codes[keep], experience[keep]
-        # Stable sort by customer keeps each customer's events in the order they happened.
-        order = np.lexsort((np.arange(len(ids)), days, ids)) if customer_id is None else slice(None)
-        event = pd.Categorical.from_codes(codes[order], names)
-        fn_codes = np.array([functions.index(EVENTS[n]) for n in names])[codes[order]]
-        return pd.DataFrame({
-            "customer_id": ids[order].astype(np.int64),
-            "day": days[order].astype(np.int64),
-            "event": event,
-            "function": pd.Categorical.from_codes(fn_codes, functions),
-            "experience": pd.Categorical.from_codes(experience[order], list(EXPERIENCES)),
-        })
-
-
 class CustomerBook:
-    """Every person who became a lead: columnar state, the calendar, and the agents.
+    """Everyone who became a lead: columnar state, the calendar, and the running counts.
 
-    The book also keeps the running counts the rest of the model reads each day
-    (active customers, promoters, detractors, satisfaction) so that nothing has
-    to scan all customers on the daily path.
+    The book keeps the counts the rest of the model reads each day (active
+    customers, promoters, detractors, satisfaction) so that nothing scans all
+    customers on the daily path. Decisions to buy again are gathered during the
+    day and taken together when the day's work is done (:meth:`settle`).
     """
 
     def __init__(self, model: ChainModel, *, journeys: bool = False, reserve: int = 1024):
@@ -180,8 +107,9 @@ class CustomerBook:
         self.expectation = np.ones(reserve)
         self.problems = np.zeros(reserve, dtype=np.int32)
         self.orders = np.zeros(reserve, dtype=np.int32)
-        self._agents: dict[int, Customer] = {}
-        self._calendar: dict[int, list[np.ndarray]] = {}
+        self.calendar = WakeCalendar()
+        self._views: dict[int, Customer] = {}
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._talk_ends: dict[int, np.ndarray] = {}
         self.log = JourneyLog() if journeys else None
         # running counts
@@ -194,8 +122,18 @@ class CustomerBook:
 
     # -- lookups --------------------------------------------------------------
     def agent(self, customer_id: int) -> Customer | None:
-        """The Customer agent, or None once they have left (their row stays)."""
-        return self._agents.get(customer_id)
+        """The Customer view of someone still engaged (a lead or a customer), else None."""
+        if not 0 <= customer_id < self.n or self.place[customer_id] not in ENGAGED_PLACES:
+            return None
+        view = self._views.get(customer_id)
+        if view is None:
+            view = self._views[customer_id] = Customer(self.model, customer_id)
+        return view
+
+    def agents(self) -> list[Customer]:
+        """Views of everyone still engaged, built where missing."""
+        engaged = np.flatnonzero(np.isin(self.place[: self.n], ENGAGED_PLACES))
+        return [self.agent(cid) for cid in engaged.tolist()]
 
     @property
     def promoters(self) -> int:
@@ -224,6 +162,10 @@ class CustomerBook:
         counts = np.bincount(self.place[: self.n], minlength=len(PLACES))
         return {name: int(c) for name, c in zip(PLACES, counts, strict=True)}
 
+    def scheduled(self) -> int:
+        """Customers waiting in the calendar for their next order (for checks)."""
+        return len(self.calendar)
+
     def journey(self, customer_id: int | None = None) -> pd.DataFrame:
         if self.log is None:
             raise RuntimeError("journeys were not recorded: create the model with journeys=True")
@@ -246,10 +188,13 @@ class CustomerBook:
         self.customers_total += count
         self._rate(ids, np.ones(count), UNHAPPY_OPERATIONS)
         horizon = max(1, round(mean_gap))
-        self._schedule(ids, self.model.streams["start"].integers(1, horizon + 1, size=count))
+        self.calendar.schedule(ids, self.model.streams["start"].integers(1, horizon + 1,
+                                                                          size=count))
 
     def new_leads(self, count: int, day: int) -> np.ndarray:
-        """``count`` people become leads: new rows and new Customer agents."""
+        """``count`` people become leads: new rows."""
+        if count <= 0:
+            return _EMPTY
         ids = self._add(count, LEAD)
         self._record(day, "lead", ids)
         return ids
@@ -258,19 +203,15 @@ class CustomerBook:
         start, end = self.n, self.n + count
         if end > len(self.place):
             self._grow(end)
-        ids = np.arange(start, end, dtype=np.int64)
         self.place[start:end] = place
         self.n = end
-        model, agents = self.model, self._agents
-        for cid in range(start, end):
-            agents[cid] = Customer(model, cid)
-        return ids
+        return np.arange(start, end, dtype=np.int64)
 
     def leave_as_lead(self, ids: np.ndarray, place: int, day: int) -> None:
-        """Leads who never bought leave: lost waiting, or not converted."""
+        """Leads who never bought leave: lost waiting, not converted, or put off by the wait."""
         if len(ids):
             self.place[ids] = place
-            self._remove_agents(ids)
+            self._drop_views(ids)
             self._record(day, PLACES[place], ids)
 
     def first_purchase(self, ids: np.ndarray, expected: float, day: int) -> None:
@@ -285,18 +226,16 @@ class CustomerBook:
 
     def due(self, day: int) -> np.ndarray:
         """Customers whose next purchase falls today: they order again."""
-        batches = self._calendar.pop(day, None)
-        if not batches:
-            return np.empty(0, dtype=np.int64)
-        ids = batches[0] if len(batches) == 1 else np.concatenate(batches)
-        self.place[ids] = ORDERED
-        self.orders[ids] += 1
-        self._record(day, "repeat_order", ids)
+        ids = self.calendar.due(day)
+        if len(ids):
+            self.place[ids] = ORDERED
+            self.orders[ids] += 1
+            self._record(day, "repeat_order", ids)
         return ids
 
     # -- experiences --------------------------------------------------------------
     def delivered(self, ids: np.ndarray, right: np.ndarray, late: np.ndarray, day: int) -> np.ndarray:
-        """Customers judge a delivery; some complain, the rest decide whether to return.
+        """Customers judge a delivery; some complain, the rest will decide whether to return.
 
         Returns:
             The ids of customers who complain to Customer Service.
@@ -310,14 +249,18 @@ class CustomerBook:
         problem = rules.is_problem(sat, judge.tolerance)
         prior = self.problems[ids]
         self.problems[ids] = prior + problem
-        self._rate(ids, sat, UNHAPPY_OPERATIONS)
+        self._rate(ids, sat, UNHAPPY_OPERATIONS, problem)
         if self.log is not None:
             kinds = np.where(~right, 2, np.where(late, 1, 0))
-            self.log.record_coded(day, _DELIVERY_EVENTS[kinds], ids)
-        ledger = self.model.ledger
-        ledger.problems += int(problem.sum())
+            self.log.record_coded(day, DELIVERY_EVENTS[kinds], ids)
+        problems = int(np.count_nonzero(problem))
+        self.model.ledger.problems += problems
+        if not problems:  # nobody has anything to complain about
+            self._pending.append((ids, np.ones(len(ids)), np.full(len(ids), NO_PROBLEM)))
+            return _EMPTY
 
-        complains = problem & (self.model.streams["complaints"].random(len(ids)) < judge.complain_probability)
+        complains = problem & (self.model.streams["complaints"].random(len(ids))
+                               < judge.complain_probability)
         complainers = ids[complains]
         self.place[complainers] = COMPLAINING
         self._record(day, "complaint", complainers)
@@ -331,7 +274,7 @@ class CustomerBook:
                                     keep.repeat_failure_factor),
             1.0,
         )
-        self._decide(ids[deciding], episode, classes, day)
+        self._pending.append((ids[deciding], episode, classes))
         return complainers
 
     def cancelled(self, ids: np.ndarray, day: int) -> None:
@@ -346,7 +289,7 @@ class CustomerBook:
         self.model.ledger.churn(classes)
 
     def complaint_outcome(self, ids: np.ndarray, classes: np.ndarray, day: int) -> None:
-        """Customers hear how their complaint ended, feel it, and decide whether to return.
+        """Customers hear how their complaint ended and feel it; they will decide later today.
 
         ``classes`` holds UNRESOLVED, RESOLVED or RESOLVED_QUICKLY per customer.
         """
@@ -355,16 +298,20 @@ class CustomerBook:
         scenario = self.model.params
         svc, keep = scenario.service, scenario.retention
         sat = self.satisfaction[ids]
-        before = rules.no_failure_satisfaction(self.expectation[ids])
-        sat = np.select(
-            [classes == RESOLVED_QUICKLY, classes == RESOLVED],
-            [rules.recover_quickly(sat, svc.recovery_quick, svc.recovery_paradox, before),
-             rules.recover(sat, svc.recovery_slow, before)],
-            rules.aggravate(sat, svc.hassle),
-        )
+        resolved = classes != UNRESOLVED
+        if resolved.any():
+            before = rules.no_failure_satisfaction(self.expectation[ids])
+            quick = classes == RESOLVED_QUICKLY
+            # a slow resolution is a quick one without the paradox, giving back less
+            recovered = rules.recover_quickly(
+                sat, np.where(quick, svc.recovery_quick, svc.recovery_slow),
+                np.where(quick, svc.recovery_paradox, 0.0), before)
+            sat = np.where(resolved, recovered, rules.aggravate(sat, svc.hassle))
+        else:
+            sat = rules.aggravate(sat, svc.hassle)
         self._rate(ids, sat, UNHAPPY_SERVICE)
         if self.log is not None:
-            self.log.record_coded(day, _OUTCOME_EVENTS[classes - UNRESOLVED], ids)
+            self.log.record_coded(day, OUTCOME_EVENTS[classes - UNRESOLVED], ids)
         base = np.array([0.0, 0.0, keep.unresolved, keep.resolved, keep.resolved_quickly,
                          0.0])[classes]
         prior = self.problems[ids] - 1  # the complaint's own problem is already counted
@@ -372,45 +319,65 @@ class CustomerBook:
         # A complaint resolved is forgiven: it no longer counts against the next problem.
         # One left unresolved is remembered (seed 004: "it had happened in exactly the
         # same way six months earlier, which I mentioned").
-        self.problems[ids[classes != UNRESOLVED]] -= 1
-        self._decide(ids, episode, classes, day)
+        self.problems[ids[resolved]] -= 1
+        self._pending.append((ids, episode, classes))
 
-    # -- internals -------------------------------------------------------------
-    def _rate(self, ids: np.ndarray, sat: np.ndarray, blame: int) -> None:
-        """Set satisfaction and mood (unhappy ones blame ``blame``), keeping counts in step."""
-        old_mood = self.mood[ids]
-        was_rated = old_mood != UNRATED
-        new_mood = np.where(rules.is_problem(sat, self.model.params.customers.tolerance),
-                            blame, SATISFIED).astype(np.int8)
-        self._satisfaction_sum += float(sat.sum() - self.satisfaction[ids][was_rated].sum())
-        self._rated += int((~was_rated).sum())
-        self.moods += np.bincount(new_mood, minlength=4) - np.bincount(old_mood, minlength=4)
-        self.satisfaction[ids] = sat
-        self.mood[ids] = new_mood
+    def settle(self, day: int) -> None:
+        """The day's decisions, taken together: come back when the next order falls due, or leave.
 
-    def _decide(self, ids: np.ndarray, episode: np.ndarray, classes: np.ndarray,
-                day: int) -> None:
-        """After an order: come back when the next order falls due, or leave.
-
-        The customer stays if they get over the episode (``episode``: 1 when there
-        was no problem) and are not lost to everyday churn before the next order.
+        A customer stays if they get over the episode (1 when there was no
+        problem) and are not lost to everyday churn before their next order.
         """
-        if not len(ids):
+        pending = self._pending
+        if not pending:
+            return
+        if len(pending) == 1:
+            ids, episode, classes = pending[0]
+        else:
+            ids = np.concatenate([p[0] for p in pending])
+            episode = np.concatenate([p[1] for p in pending])
+            classes = np.concatenate([p[2] for p in pending])
+        pending.clear()
+        n = len(ids)
+        if not n:
             return
         keep = self.model.params.retention
         streams = self.model.streams
-        gaps = rules.days_to_next_order(streams["intervals"], len(ids), keep.interval_days,
+        gaps = rules.days_to_next_order(streams["intervals"], n, keep.interval_days,
                                         keep.interval_spread)
         p_stay = episode * rules.everyday_loyalty(keep.churn_per_year, gaps, keep.no_problem)
-        stays = streams["retention"].random(len(ids)) < p_stay
-        stayers, leavers = ids[stays], ids[~stays]
+        stays = streams["retention"].random(n) < p_stay
+        if stays.all():
+            stayers, leavers = ids, _EMPTY
+        else:
+            stayers, leavers = ids[stays], ids[~stays]
         if len(stayers):
             self.place[stayers] = WAITING
-            self._schedule(stayers, day + gaps[stays])
-            self._record(day, "stays", stayers, classes[stays])
+            self.calendar.schedule(stayers, day + (gaps if len(leavers) == 0 else gaps[stays]))
+            self._record(day, "stays", stayers, classes[stays] if len(leavers) else classes)
         if len(leavers):
-            self._churn(leavers, day, classes[~stays])
-            self.model.ledger.churn(classes[~stays])
+            gone = classes[~stays]
+            self._churn(leavers, day, gone)
+            self.model.ledger.churn(gone)
+
+    # -- internals -------------------------------------------------------------
+    def _rate(self, ids: np.ndarray, sat: np.ndarray, blame: int,
+              problem: np.ndarray | None = None) -> None:
+        """Set satisfaction and mood (unhappy ones blame ``blame``), keeping counts in step."""
+        old_mood = self.mood[ids]
+        if problem is None:
+            problem = rules.is_problem(sat, self.model.params.customers.tolerance)
+        new_mood = np.where(problem, blame, SATISFIED)
+        old_sat = self.satisfaction[ids]
+        rated = int(np.count_nonzero(old_mood))  # UNRATED is 0
+        if rated == len(ids):
+            self._satisfaction_sum += float(sat.sum()) - float(old_sat.sum())
+        else:
+            self._satisfaction_sum += float(sat.sum()) - float(old_sat[old_mood != UNRATED].sum())
+        self._rated += len(ids) - rated
+        self.moods += np.bincount(new_mood, minlength=4) - np.bincount(old_mood, minlength=4)
+        self.satisfaction[ids] = sat
+        self.mood[ids] = new_mood
 
     def _churn(self, ids: np.ndarray, day: int, classes: np.ndarray) -> None:
         mood = self.mood[ids]
@@ -420,14 +387,14 @@ class CustomerBook:
         self.active -= len(ids)
         self.moods -= counts
         rated = mood != UNRATED
-        self._rated -= int(rated.sum())
+        self._rated -= int(np.count_nonzero(rated))
         self._satisfaction_sum -= float(self.satisfaction[ids][rated].sum())
         talk_days = self.model.params.word_of_mouth.detractor_days
-        if unhappy.any() and talk_days > 0:
+        if talk_days > 0 and unhappy.any():
             self.left_unhappy += unhappy
             end = day + talk_days
             self._talk_ends[end] = self._talk_ends.get(end, 0) + unhappy
-        self._remove_agents(ids)
+        self._drop_views(ids)
         self._record(day, "leaves", ids, classes)
 
     def end_day(self, day: int) -> None:
@@ -436,28 +403,16 @@ class CustomerBook:
         if ended is not None:
             self.left_unhappy -= ended
         if self._rated == 0:
-            self._satisfaction_sum = 0.0  # no drift left over from removed customers
+            self._satisfaction_sum = 0.0  # no drift left over from departed customers
 
-    def _schedule(self, ids: np.ndarray, wake_days: np.ndarray) -> None:
-        calendar = self._calendar
-        first = wake_days[0]
-        if (wake_days == first).all():
-            calendar.setdefault(int(first), []).append(ids)
-            return
-        order = np.argsort(wake_days, kind="stable")
-        wake_sorted = wake_days[order]
-        days, starts = np.unique(wake_sorted, return_index=True)
-        for d, part in zip(days.tolist(), np.split(ids[order], starts[1:]), strict=True):
-            calendar.setdefault(d, []).append(part)
-
-    def scheduled(self) -> int:
-        """Customers waiting in the calendar (for checks)."""
-        return sum(len(ids) for batches in self._calendar.values() for ids in batches)
-
-    def _remove_agents(self, ids: np.ndarray) -> None:
-        pop = self._agents.pop
-        for cid in ids.tolist():
-            pop(cid).remove()
+    def _drop_views(self, ids: np.ndarray) -> None:
+        """People who left: their Customer views (if any were built) leave the model."""
+        views = self._views
+        if views:
+            for cid in ids.tolist():
+                view = views.pop(cid, None)
+                if view is not None:
+                    view.remove()
 
     def _record(self, day: int, event: str, ids: np.ndarray,
                 experience: np.ndarray | None = None) -> None:

@@ -152,6 +152,55 @@ def all_moves() -> list[str]:
     return [f"{link}.{knob}" for link in LINKS for knob in LEVERS[link]]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a diagnosis runs: the business as it is and each move, on common random numbers."""
+
+    scenario: Scenario  # with run.days set
+    moves: tuple[Move, ...]
+    budget: float | None
+    step: float | None
+
+    @property
+    def variants(self) -> list[Scenario]:
+        """The business as it is (index 0), then each move applied (index i + 1)."""
+        return [self.scenario, *(m.apply(self.scenario) for m in self.moves)]
+
+    def spec(self, variant: int, replication: int, reps: int,
+             scenarios: list[Scenario] | None = None) -> RunSpec:
+        """Replication ``k`` of a variant: the same seed at every variant (paired)."""
+        sc = (scenarios or self.variants)[variant]
+        return RunSpec(variant * reps + replication, sc.model_dump(), self.scenario.run.seed,
+                       replication, self.scenario.run.days)
+
+
+def plan(scenario: Scenario, *, budget: float | None = None, step: float | None = None,
+         days: int | None = None, moves: Sequence[str] | None = None) -> Plan:
+    """Check the options and price every move (see :func:`diagnose` for the arguments)."""
+    if budget is not None and step is not None:
+        raise ValueError("give a budget or a step, not both")
+    if step is not None and not step > 0:
+        raise ValueError(f"step = {step} is not allowed: must be a number > 0")
+    if budget is not None and not budget > 0:
+        raise ValueError(f"budget = {budget} is not allowed: must be a number > 0")
+    names = all_moves()
+    for path in moves or ():
+        if path not in names:
+            raise ValueError(f"move {path!r} is not allowed: must be one of {', '.join(names)}")
+    days = scenario.run.days if days is None else days
+    scenario = scenario.replace({"run.days": days})
+    if step is None and budget is None:
+        budget = default_budget(scenario)
+    candidates = budget_moves(scenario, budget) if step is None else step_moves(scenario, step)
+    chosen = tuple(m for m in candidates if moves is None or m.path in moves)
+    return Plan(scenario, chosen, budget, step)
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r} is not allowed: must be one of {', '.join(METRICS)}")
+
+
 def diagnose(
     scenario: Scenario,
     *,
@@ -180,51 +229,130 @@ def diagnose(
             process), or on the Dask cluster at ``scheduler``.
         progress: called with the number of runs finished so far.
     """
-    if metric not in METRICS:
-        raise ValueError(f"metric {metric!r} is not allowed: must be one of {', '.join(METRICS)}")
-    if budget is not None and step is not None:
-        raise ValueError("give a budget or a step, not both")
-    if step is not None and not step > 0:
-        raise ValueError(f"step = {step} is not allowed: must be a number > 0")
-    if budget is not None and not budget > 0:
-        raise ValueError(f"budget = {budget} is not allowed: must be a number > 0")
+    _check_metric(metric)
     if reps < 2:
         raise ValueError(f"reps = {reps} is not allowed: must be a whole number >= 2")
-    names = all_moves()
-    for path in moves or ():
-        if path not in names:
-            raise ValueError(f"move {path!r} is not allowed: must be one of {', '.join(names)}")
-    days = scenario.run.days if days is None else days
-    scenario = scenario.replace({"run.days": days})
-    if step is None and budget is None:
-        budget = default_budget(scenario)
-    candidates = budget_moves(scenario, budget) if step is None else step_moves(scenario, step)
-    chosen = [m for m in candidates if moves is None or m.path in moves]
+    p = plan(scenario, budget=budget, step=step, days=days, moves=moves)
+    variants = p.variants
+    specs = [p.spec(i, k, reps, variants) for i in range(len(variants)) for k in range(reps)]
+    results = _run(specs, workers, scheduler, progress)
+    records = tuple(tuple(r["metrics"] for r in results[i * reps:(i + 1) * reps])
+                    for i in range(len(variants)))
+    return _diagnosis(p, metric, reps, records, p.moves)
 
-    # Replication k runs on the same seed for the baseline and every move.
-    scenarios = [scenario, *(m.apply(scenario) for m in chosen)]
-    specs = [RunSpec(i * reps + k, sc.model_dump(), scenario.run.seed, k, days)
-             for i, sc in enumerate(scenarios) for k in range(reps)]
+
+def _run(specs: list[RunSpec], workers: int = 1, scheduler: str | None = None,
+         progress: Callable[[int], None] | None = None, pool=None) -> list[dict[str, Any]]:
+    """Run the specs here, in local processes, on a cluster or on ``pool``; in spec order."""
     results = []
-    if workers == 1 and not scheduler:
+    if workers == 1 and not scheduler and pool is None:
         for spec in specs:
             results.append(guarded(run_spec, spec))
             if progress:
                 progress(len(results))
     else:
-        for result in run_all(specs, workers=workers, scheduler=scheduler):
+        for result in run_all(specs, workers=workers, scheduler=scheduler, pool=pool):
             results.append(result)
             if progress:
                 progress(len(results))
-        results.sort(key=lambda r: r["run_id"])
+        order = {spec.run_id: i for i, spec in enumerate(specs)}
+        results.sort(key=lambda r: order[r["run_id"]])
     failed = [r for r in results if r["status"] != "ok"]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(results)} runs failed: {failed[0]['error']}")
-    records = tuple(tuple(r["metrics"] for r in results[i * reps:(i + 1) * reps])
-                    for i in range(len(scenarios)))
-    placeholder = tuple(MoveResult(move, ()) for move in chosen)
-    return Diagnosis(scenario, metric, reps, days, (), placeholder, budget=budget, step=step,
-                     records=records).for_metric(metric)
+    return results
+
+
+def _diagnosis(p: Plan, metric: str, reps: int, records, moves) -> Diagnosis:
+    placeholder = tuple(MoveResult(move, ()) for move in moves)
+    return Diagnosis(p.scenario, metric, reps, p.scenario.run.days, (), placeholder,
+                     budget=p.budget, step=p.step, records=records).for_metric(metric)
+
+
+class Race:
+    """The quick verdict: every move screened briefly, then the best two links in full.
+
+    Replication 0 of every move runs for a third of the horizon (at least 60
+    days): enough, in every built-in story, to tell which two links lead. The
+    best move and the best move at any other link then run ``reps`` full
+    replications, paired with the business as it is (the same seeds as
+    :func:`diagnose`'s first replications; replication 0 of the business as it
+    is is the run itself, when the caller passes it in), and the verdict is
+    decided on those two alone. For three replications that is eight moves at a
+    third of the length and eight full runs -- about eleven runs, against
+    ``9 x 30`` for a full diagnosis -- and a link is named only when those
+    replications clearly support it. ``chainsim run`` puts it in the summary;
+    ``chainsim diagnose`` gives the full ranking.
+
+    Use it in two stages (so the runs can go to other processes while the
+    caller does other work): :meth:`first`, then :meth:`second` with their
+    results, then :meth:`diagnosis` with the second stage's results (and the
+    baseline's replication 0, if :meth:`second` was asked to leave it out).
+    """
+
+    def __init__(self, scenario: Scenario, *, budget: float | None = None,
+                 metric: str = "repeat_purchases", reps: int = 3, days: int | None = None):
+        _check_metric(metric)
+        if reps < 2:
+            raise ValueError(f"reps = {reps} is not allowed: must be a whole number >= 2")
+        self.plan = plan(scenario, budget=budget, days=days)
+        self.metric, self.reps = metric, reps
+        self._variants = self.plan.variants
+        self.screen_days = min(self.plan.scenario.run.days,
+                               max(60, round(self.plan.scenario.run.days / 3)))
+        self._finalists: list[int] = []
+        self._baseline_in_second = True
+
+    def first(self) -> list[RunSpec]:
+        """Replication 0 of every move, for the screening horizon."""
+        days = self.screen_days
+        return [RunSpec(i * self.reps, self._variants[i].model_dump(),
+                        self.plan.scenario.run.seed, 0, days)
+                for i in range(1, len(self._variants))]
+
+    def second(self, results: list[dict[str, Any]], baseline: bool = True) -> list[RunSpec]:
+        """The full replications of the two finalists, and of the business as it is.
+
+        ``results`` are those of :meth:`first`'s specs. With ``baseline=False``
+        the business's replication 0 is left out: the caller has it (its own run).
+        """
+        values = [metric_value(r["metrics"], self.metric, self.screen_days) for r in results]
+        moves = self.plan.moves
+        possible = [i for i, m in enumerate(moves) if m.possible]
+        ranked = sorted(possible, key=lambda i: -values[i])  # same baseline: values rank gains
+        finalists = ranked[:1]
+        if ranked:
+            best_link = moves[ranked[0]].link
+            finalists += [i for i in ranked if moves[i].link != best_link][:1]
+        self._finalists = finalists
+        self._baseline_in_second = baseline
+        specs = [self.plan.spec(0, k, self.reps, self._variants)
+                 for k in range(0 if baseline else 1, self.reps)]
+        return specs + [self.plan.spec(f + 1, k, self.reps, self._variants)
+                        for f in finalists for k in range(self.reps)]
+
+    def diagnosis(self, results: list[dict[str, Any]],
+                  baseline: dict[str, float] | None = None) -> Diagnosis:
+        """The diagnosis of the finalists over ``reps`` paired replications.
+
+        ``baseline`` is the business's replication 0 (flat metrics) when
+        :meth:`second` left it out.
+        """
+        metrics = [r["metrics"] for r in results]
+        if not self._baseline_in_second:
+            if baseline is None:
+                raise ValueError("the baseline's replication 0 is missing")
+            metrics = [baseline, *metrics]
+        reps = self.reps
+        records = tuple(tuple(metrics[i * reps:(i + 1) * reps])
+                        for i in range(1 + len(self._finalists)))
+        moves = tuple(self.plan.moves[f] for f in self._finalists)
+        return _diagnosis(self.plan, self.metric, reps, records, moves)
+
+    def run(self, workers: int = 1, pool=None) -> Diagnosis:
+        """Both stages, here or on ``pool``."""
+        first = _run(self.first(), workers, pool=pool)
+        return self.diagnosis(_run(self.second(first), workers, pool=pool))
 
 
 # -- saying it ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@ and the docs all use them as written. Add new ones; never rename.
 from __future__ import annotations
 
 import math
-from functools import partial
+from operator import attrgetter
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -71,36 +72,77 @@ LEVELS = frozenset(
 )
 
 
-class DayLedger:
-    """Today's counts, reset at the start of each day and read by the data collector."""
+_ROW = attrgetter(*COLUMNS)
+_CHURN_COLUMNS = tuple(f"churned_{e}" for e in EXPERIENCES)
+_ZEROS = dict.fromkeys(COLUMNS, 0)
 
-    __slots__ = tuple(c for c in COLUMNS)
+
+class DayLedger:
+    """Today's counts: reset at the start of each day, one row of the run's record at its end."""
 
     def __init__(self) -> None:
         self.reset(0)
 
     def reset(self, day: int) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
+        self.__dict__.update(_ZEROS)
         self.day = day
+
+    def row(self) -> tuple:
+        """Today's values, in :data:`COLUMNS` order."""
+        return _ROW(self)
 
     def churn(self, classes: np.ndarray) -> None:
         """Count customers lost, by the experience class of their last order."""
         if len(classes):
-            counts = np.bincount(classes, minlength=len(EXPERIENCES))
+            counts = np.bincount(classes, minlength=len(EXPERIENCES)).tolist()
             self.churned += len(classes)
-            for name, k in zip(EXPERIENCES, counts, strict=True):
-                setattr(self, f"churned_{name}", getattr(self, f"churned_{name}") + int(k))
+            fields = self.__dict__
+            for name, k in zip(_CHURN_COLUMNS, counts, strict=True):
+                if k:
+                    fields[name] += k
 
 
-def ledger_value(name: str, model) -> float:
-    """Today's value of one column, as recorded in the model's ledger."""
-    return getattr(model.ledger, name)
+class DayRecord:
+    """The run so far, one ledger row a day: what Mesa's DataCollector would have collected.
 
+    ``model.datacollector`` is one of these, so Mesa habits still work:
+    ``model_vars`` (column -> list of daily values) and
+    ``get_model_vars_dataframe()``. Recording a day is one tuple append, not a
+    deep copy per reporter.
+    """
 
-def reporters() -> dict[str, partial]:
-    """Model reporters for Mesa's DataCollector, one per column."""
-    return {name: partial(ledger_value, name) for name in COLUMNS}
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def append(self, row: tuple) -> None:
+        self.rows.append(row)
+
+    @property
+    def model_vars(self) -> dict[str, list]:
+        """Column -> daily values, as Mesa's DataCollector keeps them."""
+        if not self.rows:
+            return {c: [] for c in COLUMNS}
+        return {c: list(values) for c, values in zip(COLUMNS, zip(*self.rows, strict=True),
+                                                       strict=True)}
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Column -> daily values as arrays (what :func:`summarize` reads)."""
+        if not self.rows:
+            return {c: np.empty(0) for c in COLUMNS}
+        table = np.array(self.rows, dtype=float)
+        return {c: table[:, i] for i, c in enumerate(COLUMNS)}
+
+    def get_model_vars_dataframe(self) -> pd.DataFrame:
+        """One row per day, columns as in :data:`COLUMNS`."""
+        if not self.rows:
+            return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
+        frame = pd.DataFrame.from_records(self.rows, columns=list(COLUMNS))
+        return frame.astype({"day": "int64"})
 
 
 #: How people are lost, by the function where it happens.
@@ -113,8 +155,8 @@ LOSS_SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
-def summarize(ts: pd.DataFrame) -> dict[str, Any]:
-    """The run summary from the per-day metrics.
+def summarize(ts: pd.DataFrame | Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The run summary from the per-day metrics (a DataFrame, or column -> array).
 
     ``losses`` counts people lost because of each function. Sales loses leads who
     gave up waiting or did not buy; Operations loses customers who left after a
@@ -126,11 +168,16 @@ def summarize(ts: pd.DataFrame) -> dict[str, Any]:
     problem are ordinary churn and belong to no function. ``left_after`` counts
     the customers who left after each kind of experience; ``renewal_rate`` is the
     share of finished orders (delivered and judged, complaint concluded, or
-    cancelled) after which the customer stayed. ``weakest_link`` is the function
-    with the largest losses.
+    cancelled) after which the customer stayed. ``most_losses_at`` is the function
+    with the largest losses -- a description of where people were lost, not the
+    weakest link: that one (the link whose strengthening adds the most for the
+    same money) takes more runs, and is added by :func:`chainsim.verdict.add_to_summary`
+    (``chainsim run`` does).
     """
-    totals = {c: float(ts[c].sum()) for c in COLUMNS if c not in LEVELS}
-    last = ts.iloc[-1] if len(ts) else None
+    cols = {c: np.asarray(ts[c]) for c in COLUMNS}
+    days = len(cols["day"])
+    totals = {c: float(cols[c].sum()) for c in COLUMNS if c not in LEVELS}
+    last = {c: cols[c][-1] for c in COLUMNS} if days else None
     first, repeat = totals["first_purchases"], totals["repeat_purchases"]
     orders = first + repeat
     losses = {f: int(sum(totals[c] for c in cols)) for f, cols in LOSS_SOURCES.items()}
@@ -138,7 +185,7 @@ def summarize(ts: pd.DataFrame) -> dict[str, Any]:
                + totals["complaints_unresolved"] + totals["cancelled_orders"])
     weakest = max(FUNCTIONS, key=lambda f: (losses[f], -FUNCTIONS.index(f)))
     summary: dict[str, Any] = {
-        "days": int(len(ts)),
+        "days": days,
         "orders": int(orders),
         "first_purchases": int(first),
         "repeat_purchases": int(repeat),
@@ -146,7 +193,7 @@ def summarize(ts: pd.DataFrame) -> dict[str, Any]:
         "renewal_rate": 1.0 - totals["churned"] / decided if decided else math.nan,
         "customers_total": int(last["customers_total"]) if last is not None else 0,
         "active_customers": int(last["active_customers"]) if last is not None else 0,
-        "growth_rate": growth_rate(ts["active_customers"].to_numpy()),
+        "growth_rate": growth_rate(cols["active_customers"]),
         "revenue": totals["revenue"],
         "cost": totals["cost"],
         "profit": totals["profit"],
@@ -157,7 +204,7 @@ def summarize(ts: pd.DataFrame) -> dict[str, Any]:
         "cancelled_orders": int(totals["cancelled_orders"]),
         "losses": losses,
         "left_after": {e: int(totals[f"churned_{e}"]) for e in EXPERIENCES},
-        "queue_max": {f: int(ts[f"{f}_queue"].max()) if len(ts) else 0
+        "queue_max": {f: int(cols[f"{f}_queue"].max()) if days else 0
                       for f in FUNCTIONS if f != "marketing"},
         "losses_detail": {
             c: int(totals[c])
@@ -165,7 +212,7 @@ def summarize(ts: pd.DataFrame) -> dict[str, Any]:
                       "put_off_by_operations", "put_off_by_service")
             + tuple(f"churned_{e}" for e in EXPERIENCES)
         },
-        "weakest_link": weakest if losses[weakest] > 0 else None,
+        "most_losses_at": weakest if losses[weakest] > 0 else None,
     }
     return summary
 

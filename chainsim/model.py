@@ -13,7 +13,7 @@ from . import rules
 from .customers import ACTIVE_PLACES, PLACES, Customer, CustomerBook
 from .market import Market
 from .marketing import Marketing
-from .metrics import COLUMNS, DayLedger, reporters, summarize
+from .metrics import DayLedger, DayRecord, summarize
 from .operations import Operations
 from .sales import Sales
 from .schema import Scenario, ScenarioError
@@ -41,7 +41,7 @@ class ChainModel(mesa.Model):
     Example:
         >>> model = ChainModel(Scenario(), rng=7)
         >>> result = model.run(days=90)
-        >>> result.summary["weakest_link"] in ("marketing", "sales", "operations", "service")
+        >>> result.summary["most_losses_at"] in ("marketing", "sales", "operations", "service")
         True
     """
 
@@ -69,7 +69,7 @@ class ChainModel(mesa.Model):
         self.market.reach(start, 0)
         self.customers.existing_customers(start, rules.expectation(scenario.sales.overpromise),
                                           scenario.retention.interval_days)
-        self.datacollector = mesa.DataCollector(model_reporters=reporters())
+        self.datacollector = DayRecord()  # one ledger row a day (Mesa's DataCollector API)
 
     # -- one day ---------------------------------------------------------------
     def step(self) -> None:
@@ -80,9 +80,10 @@ class ChainModel(mesa.Model):
         self.operations.receive(repeat, day)
         for function in self.functions:
             function.step()
+        self.customers.settle(day)
         self.customers.end_day(day)
         self._close_books()
-        self.datacollector.collect(self)
+        self.datacollector.append(self.ledger.row())
 
     def _close_books(self) -> None:
         ledger, book, economics = self.ledger, self.customers, self.params.economics
@@ -127,13 +128,13 @@ class ChainModel(mesa.Model):
             journeys=self.customers.journey() if self.customers.log is not None else None,
         )
 
+    def summary(self) -> dict[str, Any]:
+        """The run summary so far (without building the per-day table)."""
+        return summarize(self.datacollector.columns())
+
     def timeseries(self) -> pd.DataFrame:
         """Per-day metrics, one row per day, columns as in :data:`chainsim.metrics.COLUMNS`."""
-        frame = self.datacollector.get_model_vars_dataframe()
-        if frame.empty:
-            return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
-        frame = frame.reset_index(drop=True)[list(COLUMNS)]
-        return frame.astype({"day": "int64"})
+        return self.datacollector.get_model_vars_dataframe()
 
     def journeys(self) -> pd.DataFrame:
         """One row per customer event: ``customer_id, day, event, function``."""
@@ -141,8 +142,16 @@ class ChainModel(mesa.Model):
 
     # -- looking inside ----------------------------------------------------------
     def customer(self, customer_id: int) -> Customer | None:
-        """The customer agent with this id, or None if they have left."""
+        """The Customer agent (a view on their row) with this id, or None if they have left."""
         return self.customers.agent(customer_id)
+
+    def customer_agents(self) -> mesa.agent.AgentSet:
+        """Everyone still engaged with the business -- leads and customers -- as Mesa agents.
+
+        The views are built on demand and join ``model.agents``; a view leaves it
+        when its customer leaves the business.
+        """
+        return mesa.agent.AgentSet(self.customers.agents(), random=self.random)
 
     def census(self) -> dict[str, int]:
         """Where every person in the market is right now; the counts add up to its size."""
@@ -172,9 +181,24 @@ class RunResult:
 
 
 def simulate(scenario: Scenario | None = None, *, days: int | None = None, rng: Any = None,
-             journeys: bool = False) -> RunResult:
-    """Build a model for ``scenario`` and run it: the one-call way to a result."""
-    return ChainModel(scenario, rng=rng, journeys=journeys).run(days)
+             journeys: bool = False, verdict: bool = False, budget: float | None = None,
+             metric: str = "repeat_purchases") -> RunResult:
+    """Build a model for ``scenario`` and run it: the one-call way to a result.
+
+    With ``verdict=True`` the summary also gets ``weakest_link`` and ``verdict``,
+    as ``chainsim run`` writes them (a quick race of the priced moves on the
+    scenario's seed: about eleven more runs; see :class:`chainsim.diagnose.Race`).
+    """
+    scenario = Scenario() if scenario is None else scenario
+    result = ChainModel(scenario, rng=rng, journeys=journeys).run(days)
+    if not verdict:
+        return result
+    from .verdict import add_to_summary, quick
+
+    days = scenario.run.days if days is None else days
+    d = quick(scenario.replace({"run.days": days}), budget=budget, metric=metric)
+    return RunResult(result.scenario, result.timeseries, add_to_summary(result.summary, d),
+                     result.journeys)
 
 
 __all__ = ["ACTIVE_PLACES", "PLACES", "ChainModel", "RunResult", "simulate"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import rules
 from .frontline import FrontLineFunction
 
@@ -29,12 +31,14 @@ class Operations(FrontLineFunction):
 
         orders, waited = self.queue.pop(self.slots, day)
         self.handled = n = len(orders)
+        if not n:
+            return
         p_right = rules.right_first_time(p.quality, model.params.handoff.quality)
         right = self.stream.random(n) < p_right
         late = waited > p.promised_days
         ledger.deliveries += n
-        ledger.late_deliveries += int(late.sum())
-        ledger.failed_deliveries += n - int(right.sum())
+        ledger.late_deliveries += int(np.count_nonzero(late))
+        ledger.failed_deliveries += n - int(np.count_nonzero(right))
 
         complainers = model.customers.delivered(orders, right, late, day)
         ledger.complaints += len(complainers)

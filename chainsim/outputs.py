@@ -116,13 +116,16 @@ def manifest(scenario, *, source: str | None, extra: dict[str, Any] | None = Non
 
 def write_run(directory: Path, result, *, manifest_data: dict[str, Any], title: str,
               journeys: bool = False) -> None:
-    """Write one run's files into ``directory`` (already a staging directory)."""
+    """Write one run's files into ``directory`` (already a staging directory).
+
+    ``summary.json`` is the caller's to write: the summary's verdict may still be
+    on its way from other processes while these are written.
+    """
     import matplotlib.pyplot as plt
 
     from .plots import dashboard
 
     result.timeseries.to_csv(directory / "timeseries.csv", index=False)
-    write_json(directory / "summary.json", result.summary)
     write_json(directory / "manifest.json", manifest_data)
     fig = dashboard(result.timeseries, title)
     fig.savefig(directory / "dashboard.png", dpi=110)

@@ -36,7 +36,13 @@ class RunSpec:
 
 
 def replication_seed(seed: int, replication: int) -> np.random.SeedSequence:
-    """Replication ``k``'s seed: child ``k`` of ``SeedSequence(seed)``."""
+    """Replication ``k``'s seed: ``SeedSequence(seed)`` itself for ``k = 0``, child ``k`` after.
+
+    So replication 0 is exactly the run ``chainsim run --seed seed`` shows
+    (``ChainModel(scenario, rng=seed)``), and the others are independent of it.
+    """
+    if replication == 0:
+        return np.random.SeedSequence(seed)
     return np.random.SeedSequence(seed, spawn_key=(replication,))
 
 
@@ -60,9 +66,11 @@ def run_spec(spec: RunSpec) -> dict[str, Any]:
     from .schema import Scenario
 
     scenario = Scenario.from_dict(spec.scenario)
-    result = ChainModel(scenario, rng=spec.rng()).run(spec.days)
+    model = ChainModel(scenario, rng=spec.rng())
+    for _ in range(spec.days):
+        model.step()
     return {"run_id": spec.run_id, "status": "ok", "error": "",
-            "metrics": flatten_summary(result.summary)}
+            "metrics": flatten_summary(model.summary())}
 
 
 def guarded(run: Callable[[RunSpec], dict[str, Any]], spec: RunSpec) -> dict[str, Any]:

@@ -70,21 +70,26 @@ class CohortQueue:
         n = int(n)
         if n <= 0:
             return _EMPTY, _EMPTY
-        taken, waits = [], []
+        taken, waited, sizes = [], [], []
         left = n
         while left:
             arrived, ids = cohorts[0]
-            if len(ids) <= left:
+            size = len(ids)
+            if size <= left:
                 cohorts.popleft()
                 part = ids
             else:
+                size = left
                 part, cohorts[0] = ids[:left], (arrived, ids[left:])
             taken.append(part)
-            waits.append(np.full(len(part), day - arrived, dtype=np.int64))
-            left -= len(part)
-        ids = taken[0] if len(taken) == 1 else np.concatenate(taken)
-        wait = waits[0] if len(waits) == 1 else np.concatenate(waits)
-        self._depart(n, int(wait.sum()))
+            waited.append(day - arrived)
+            sizes.append(size)
+            left -= size
+        if len(taken) == 1:
+            ids, wait = taken[0], np.full(n, waited[0], dtype=np.int64)
+        else:
+            ids, wait = np.concatenate(taken), np.repeat(np.array(waited, dtype=np.int64), sizes)
+        self._depart(n, sum(w * s for w, s in zip(waited, sizes, strict=True)))
         return ids, wait
 
     def _depart(self, n: int, wait_days: int) -> None:

@@ -87,6 +87,46 @@ def paired_effects(data: SweepData, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def priced_effects(data: SweepData, effects: pd.DataFrame, metric: str):
+    """One-at-a-time levels as priced moves: each level's monthly cost, and the verdict.
+
+    A level of a link's capacity or quality (or the hand-off's quality) that
+    costs money is a move (:mod:`chainsim.moves`); the verdict over those moves
+    is the one definition of the weakest link, ranked per money as their costs
+    differ. Returns ``(costs by row, Diagnosis or None)``; levels of other knobs,
+    and weaker levels (which save money), have no place in it.
+    """
+    from .diagnose import PER_MONTH, Diagnosis, MoveResult
+    from .moves import LEVERS, Move, move_cost
+    from .schema import Scenario
+
+    base = Scenario.from_dict(data.experiment["base"])
+    # the verdict speaks per month for flows, as diagnose does
+    monthly = 30.0 / data.experiment["days"] if metric in PER_MONTH else 1.0
+    pivot = data.ok.pivot_table(index="replication", columns="point", values=metric) * monthly
+    points = data.experiment["points"]
+    costs, moves = [], []
+    for p in pivot.columns:
+        if p == 0:
+            continue
+        ((path, level),) = points[p].items()
+        link, _, knob = path.partition(".")
+        cost = float("nan")
+        if knob in LEVERS.get(link, ()) and isinstance(level, int | float):
+            cost = move_cost(base, link, knob, level)
+            if cost > 0:
+                gains = (pivot[p] - pivot[0]).dropna()
+                moves.append(MoveResult(Move(link, knob, base.get(path), level, cost),
+                                        tuple(gains.tolist())))
+        costs.append(cost)
+    if not moves or len({len(m.gains) for m in moves}) != 1:
+        return costs, None
+    days = data.experiment["days"]
+    d = Diagnosis(base, metric if metric in ("repeat_purchases", "active_customers", "profit")
+                  else "repeat_purchases", len(moves[0].gains), days, (), tuple(moves))
+    return costs, d
+
+
 def sensitivity(data: SweepData, metric: str) -> pd.DataFrame:
     """Sobol' (S1, ST) or Morris (mu*, sigma) indices from SALib, on per-point means."""
     from .experiments import Factor, salib_problem
@@ -303,13 +343,28 @@ def write_report(out: str | Path) -> list[Path]:
             if not effects.empty:
                 name = save(tornado(effects, metric, title), f"tornado_{metric}.png")
                 base_mean = table[(table.point == 0) & (table.metric == metric)]["mean"]
+                costs, priced = priced_effects(data, effects, metric)
+                effects = effects.assign(cost=costs)
+                monthly = 30.0 / exp["days"] if metric in ("repeat_purchases", "profit") else 1.0
+                effects["per_1000"] = effects.gain * monthly / effects.cost * 1000
                 lines += [f"Baseline: {num(base_mean.iloc[0])} (mean). Gain of each level over "
-                          "the baseline, paired by replication (common random numbers):", "",
-                          "| factor | level | gain | 95 % CI |", "|---|---:|---:|---|"]
+                          "the baseline, paired by replication (common random numbers), and what "
+                          "the change costs a month (a link's capacity or quality):", "",
+                          "| factor | level | gain | 95 % CI | cost a month | "
+                          + ("gain a month per 1,000 |" if monthly != 1.0 else "gain per 1,000 |"),
+                          "|---|---:|---:|---|---:|---:|"]
                 for r in effects.sort_values("gain", ascending=False).itertuples():
+                    cost = num(r.cost, True) if math.isfinite(r.cost) else "-"
+                    per = num(r.per_1000, True) if math.isfinite(r.cost) and r.cost > 0 else "-"
                     lines.append(f"| {r.factor} | {_fmt(r.level)} | {num(r.gain, True)} | "
-                                 f"{num(r.ci_low, True)} to {num(r.ci_high, True)} |")
+                                 f"{num(r.ci_low, True)} to {num(r.ci_high, True)} | {cost} | "
+                                 f"{per} |")
                 lines += ["", f"![tornado]({name})", ""]
+                if priced is not None and metric in ("repeat_purchases", "active_customers",
+                                                     "profit"):
+                    lines += ["**Weakest link** (the one definition: the most gain for the same "
+                              "money, among the levels that strengthen a link): "
+                              + priced.verdict().text, ""]
         elif data.kind in ("sobol", "morris"):
             indices = sensitivity(data, metric)
             name = save(index_bars(indices, data.kind, metric, title), f"{data.kind}_{metric}.png")

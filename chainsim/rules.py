@@ -155,7 +155,7 @@ def right_first_time(ops_quality: float, handoff_quality: float) -> float:
 
 def delivery_value(right: np.ndarray, late: np.ndarray, late_penalty: float) -> np.ndarray:
     """What a delivery is worth to the customer: 1 right and on time, 0 wrong."""
-    return np.where(right, np.where(late, 1.0 - late_penalty, 1.0), 0.0)
+    return right * (1.0 - late_penalty * late)
 
 
 # -- customer experience (Oliver 1980) -------------------------------------------
@@ -167,7 +167,7 @@ def satisfaction(value: np.ndarray, expected: np.ndarray | float) -> np.ndarray:
     Performance meeting expectation gives 1; each unit short of it takes one off.
     An honest promise met in full is the only way to 1.
     """
-    return np.clip(1.0 + value - expected, 0.0, 1.0)
+    return np.minimum(np.maximum(1.0 + value - expected, 0.0), 1.0)  # ufuncs: cheaper than clip
 
 
 def is_problem(sat: np.ndarray, tolerance: float) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import rules
 from .customers import DECLINED_WAIT, LEAD_LOST, NOT_CONVERTED
 from .frontline import FrontLineFunction
@@ -47,7 +49,8 @@ class Sales(FrontLineFunction):
         book.first_purchase(sold, rules.expectation(p.overpromise), day)
         book.leave_as_lead(leads[declined], DECLINED_WAIT, day)
         book.leave_as_lead(leads[~buys & ~declined], NOT_CONVERTED, day)
+        turned = int(np.count_nonzero(declined))
         ledger.first_purchases += len(sold)
-        ledger.declined_wait += int(declined.sum())
-        ledger.not_converted += len(leads) - len(sold) - int(declined.sum())
+        ledger.declined_wait += turned
+        ledger.not_converted += len(leads) - len(sold) - turned
         model.operations.receive(sold, day)

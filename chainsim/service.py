@@ -25,14 +25,17 @@ class Service(FrontLineFunction):
 
         ignored = self.queue.expire(day, p.patience)
         handled, waited = self.queue.pop(self.slots, day)
-        self.handled = len(handled)
-        resolved = self.stream.random(len(handled)) < p.quality
-        outcome = np.where(resolved, np.where(waited <= p.quick_days, RESOLVED_QUICKLY, RESOLVED),
-                           UNRESOLVED)
-        ids = np.concatenate([ignored, handled])
-        outcome = np.concatenate([np.full(len(ignored), UNRESOLVED), outcome])
-
-        ledger.complaints_resolved += int(resolved.sum())
-        ledger.complaints_resolved_quickly += int((outcome == RESOLVED_QUICKLY).sum())
-        ledger.complaints_unresolved += int((outcome == UNRESOLVED).sum())
-        model.customers.complaint_outcome(ids, outcome, day)
+        self.handled = n = len(handled)
+        if not n and not len(ignored):
+            return
+        resolved = self.stream.random(n) < p.quality
+        quick = resolved & (waited <= p.quick_days)
+        outcome = np.where(resolved, np.where(quick, RESOLVED_QUICKLY, RESOLVED), UNRESOLVED)
+        if len(ignored):
+            handled = np.concatenate([ignored, handled])
+            outcome = np.concatenate([np.full(len(ignored), UNRESOLVED), outcome])
+        fixed = int(np.count_nonzero(resolved))
+        ledger.complaints_resolved += fixed
+        ledger.complaints_resolved_quickly += int(np.count_nonzero(quick))
+        ledger.complaints_unresolved += len(handled) - fixed
+        model.customers.complaint_outcome(handled, outcome, day)

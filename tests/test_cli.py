@@ -44,7 +44,17 @@ def test_run_writes_the_promised_files_and_prints_a_summary(tmp_path):
     ts = pd.read_csv(tmp_path / "r" / "timeseries.csv")
     assert list(ts.columns) == list(COLUMNS) and len(ts) == 60
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert summary["days"] == 60 and summary["weakest_link"] in ("sales", "operations", "service")
+    assert summary["days"] == 60 and summary["most_losses_at"] in ("sales", "operations", "service")
+    verdict = summary["verdict"]
+    assert summary["weakest_link"] == verdict["link"]
+    assert set(verdict) >= {"link", "move", "clear", "tied", "gain", "ci_low", "ci_high", "text",
+                            "estimate"}
+    # the summary's verdict is the race's, the same as diagnose's rule (seed 3, 60 days)
+    from chainsim.diagnose import Race
+    from chainsim.scenarios import load_scenario
+
+    race = Race(load_scenario("balanced", days=60, seed=3)).run().verdict()
+    assert verdict["link"] == race.link and verdict["text"] == race.text
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert manifest["seed"] == 3 and manifest["days"] == 60
     assert manifest["scenario"]["operations"]["capacity"] == 100
@@ -53,6 +63,19 @@ def test_run_writes_the_promised_files_and_prints_a_summary(tmp_path):
     journeys = pd.read_csv(tmp_path / "r" / "journeys.csv")
     assert list(journeys.columns) == ["customer_id", "day", "event", "function", "experience"]
     assert (tmp_path / "r" / "dashboard.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_run_of_weak_operations_names_operations_after_90_days(tmp_path):
+    out = chainsim("run", "weak_operations", "--days", 90, "--out", tmp_path / "w")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert summary["weakest_link"] == "operations" and summary["verdict"]["clear"]
+    assert "weakest link               operations (+" in out.stdout
+    assert "Operations is your weakest link: +" in out.stdout
+    quiet = chainsim("run", "weak_operations", "--days", 30, "--no-verdict", "--out",
+                     tmp_path / "q")
+    assert json.loads((tmp_path / "q" / "summary.json").read_text())["verdict"] is None
+    assert "not estimated (--no-verdict)" in quiet.stdout
 
 
 def test_run_without_out_writes_under_runs_and_says_where(tmp_path):

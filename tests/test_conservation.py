@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from chainsim import FUNCTIONS, ChainModel, Scenario
-from chainsim.customers import (ACTIVE_PLACES, PLACES, SATISFIED, UNHAPPY_OPERATIONS,
-                                Customer)
+from chainsim.customers import (ACTIVE_PLACES, ENGAGED_PLACES, PLACES, SATISFIED,
+                                UNHAPPY_OPERATIONS, Customer)
 from chainsim.metrics import COLUMNS, LEVELS
 
 # Small capacities come often, so queues build up and patience runs out.
@@ -74,6 +74,16 @@ class ChainMachine(RuleBasedStateMachine):
     def change_quality(self, function, value):
         self.model.set(f"{function}.quality", value)
 
+    @rule()
+    def look_at_every_customer(self):
+        """A Mesa user asks for the customers as agents: one view per engaged person."""
+        views = self.model.customer_agents()
+        census = self.model.census()
+        engaged = census["lead"] + sum(census[PLACES[p]] for p in ACTIVE_PLACES)
+        assert len(views) == engaged == len(self.model.agents_by_type.get(Customer, []))
+        for view in views:
+            assert view.place in ("lead", "ordered", "complaining", "waiting")
+
     @rule(value=quality)
     def change_overpromise(self, value):
         self.model.set("sales.overpromise", value)
@@ -112,9 +122,11 @@ class ChainMachine(RuleBasedStateMachine):
         # no one is in two queues at once
         queued = np.concatenate([f.queue.ids() for f in model.functions])
         assert len(np.unique(queued)) == len(queued)
-        # agents exist exactly for the people still engaged with the business
+        # Customer agents are views, built on demand, and only of people still engaged
         engaged = census["lead"] + sum(census[PLACES[p]] for p in ACTIVE_PLACES)
-        assert len(model.agents_by_type.get(Customer, [])) == engaged
+        views = list(model.agents_by_type.get(Customer, []))
+        assert len(views) <= engaged
+        assert all(book.place[v.customer_id] in ENGAGED_PLACES for v in views)
 
     @invariant()
     def levels_match_the_flows(self):

@@ -35,7 +35,8 @@ def test_readme_shows_the_two_commands_and_the_benchmark():
 
 def test_metric_names_in_the_docs_exist():
     text = (ROOT / "docs" / "model.md").read_text()
-    for name in ("repeat_purchase_rate", "growth_rate", "weakest_link", "losses_detail",
+    for name in ("repeat_purchase_rate", "growth_rate", "weakest_link", "most_losses_at",
+                 "losses_detail",
                  "churned_no_problem", "satisfaction_mean"):
         assert name in text
     assert "churned_no_problem" in COLUMNS

@@ -148,3 +148,25 @@ def test_step_moves_are_ranked_by_gain_per_money():
     assert data["ranking"][0]["cost"] == 500.0
     assert data["ranking"][0]["gain_per_money"] == pytest.approx(22.0)
     assert "per 1,000 a month 22 against 10" in data["verdict"]
+
+
+def test_the_quick_race_is_diagnose_on_the_same_seeds_for_its_finalists():
+    """The summary's verdict comes from diagnose's own first replications: same runs, same gains."""
+    from chainsim.diagnose import Race, diagnose
+    from chainsim.scenarios import load_scenario
+
+    sc = load_scenario("weak_operations", days=120)
+    race = Race(sc, reps=3).run()
+    full = diagnose(sc, reps=3)
+    by_path = {m.path: m.gains for m in full.moves}
+    assert len(race.moves) == 2 and race.moves[0].link != race.moves[1].link
+    for m in race.moves:
+        assert m.gains == pytest.approx(by_path[m.path])
+    assert race.baseline == pytest.approx(full.baseline)
+    assert race.verdict().link == full.verdict().link == "operations"
+    # replication 0 is the run itself: chainsim run's own run is the race's first baseline
+    from chainsim import ChainModel
+    from chainsim.diagnose import metric_value
+
+    own = ChainModel(sc).run(120).summary
+    assert race.baseline[0] == pytest.approx(metric_value(own, "repeat_purchases", 120))

@@ -149,3 +149,17 @@ def test_the_lawn_care_owner_alone_raises_renewals_with_confidence():
 
     _, _, lo, _ = mean_ci(gain)
     assert lo > 0, gain
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("story", STORIES)
+def test_the_summary_and_diagnose_name_the_same_weakest_link(story):
+    """Issue 10: one verdict everywhere. After 365 days, on the same seed and metric, the
+    run summary's quick race and a full 30-replication diagnosis name the same link."""
+    from chainsim.diagnose import Race, diagnose
+
+    sc = load_scenario(story, days=365)
+    summary = Race(sc).run().verdict()
+    full = diagnose(sc, reps=30).verdict()
+    assert summary.link == full.link, f"summary: {summary.text}\ndiagnose: {full.text}"
+    assert summary.link is not None, "every story's lesson names one link clearly"

@@ -24,7 +24,7 @@ from chainsim.workshop.business import (
     link_states,
     pick_customer,
     slider_specs,
-    weakest_now,
+    most_losses_lately,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,26 +78,42 @@ def test_compare_mode_runs_the_proposal_beside_the_business_on_the_same_seed():
     # no changes yet: the two copies are the same business on the same seed
     pd.testing.assert_frame_equal(model.timeseries(), model.twin.timeseries())
     model.change("operations.capacity", 40)
-    for _ in range(60):
-        model.step()
+    model.advance(60)  # fast-forward steps both copies
+    assert model.day == model.twin.day == 90
     assert model.params.operations.capacity == 15 and model.twin.params.operations.capacity == 40
     assert model.twin.timeseries().deliveries.sum() > model.timeseries().deliveries.sum()
 
 
 def test_diagram_states_and_the_followed_customer():
+    from chainsim.workshop.business import VERDICTS
+
     model = WorkshopModel("call_in_test", Room(), seed=2)
-    assert weakest_now(model) is None
+    assert most_losses_lately(model) is None
+    VERDICTS.wait(model.params)
     for _ in range(40):
         model.step()
     states = {s["name"]: s for s in link_states(model)}
     assert set(states) == {"marketing", "sales", "operations", "service"}
-    assert states["sales"]["weakest"] and weakest_now(model) == "sales"
+    assert states["sales"]["weakest"] and most_losses_lately(model) == "sales"
     assert states["sales"]["queue"] == len(model.sales.queue) > 0
     assert all(0 <= s["utilization"] <= 1 for s in states.values())
     cid = pick_customer(model)
     assert model.customers.place[cid] in (1, 2, 3)  # an active customer
     events = journey_of(model, cid)
     assert events and [e["day"] for e in events] == sorted(e["day"] for e in events)
+
+
+def test_the_workshop_names_the_same_weakest_link_as_the_run_summary_and_follows_the_sliders():
+    from chainsim.diagnose import Race
+    from chainsim.workshop.business import VERDICTS, verdict_of
+
+    model = WorkshopModel("weak_operations", Room(), seed=1)
+    shown = VERDICTS.wait(model.params)
+    assert shown.link == "operations" == Race(model.params).run().verdict().link
+    assert [s["name"] for s in link_states(model) if s["weakest"]] == ["operations"]
+    model.change("operations.capacity", 120)  # the room fixes the workshop ...
+    assert verdict_of(model) is None  # ... and the verdict is worked out again
+    assert VERDICTS.wait(model.params).link != "operations"
 
 
 # -- the page, rendered without a browser ---------------------------------------------------
@@ -126,7 +142,8 @@ def test_the_page_builds_and_its_sliders_map_to_schema_keys(monkeypatch):
     (diagram,) = rc.find(attributes={"data-testid": "chain-diagram",
                                      "class": "chain-diagram"}).widgets
     assert "capacity 15" in diagram.unsafe_innerHTML  # lawn care's crews
-    assert diagram.unsafe_innerHTML.count('class="chain-link"') == 4
+    # the four functions and the hand-off between Sales and Operations
+    assert diagram.unsafe_innerHTML.count('class="chain-link"') == 5
 
 
 # -- a real browser --------------------------------------------------------------------------
@@ -231,6 +248,34 @@ def test_in_a_browser_a_slider_and_steps_move_the_charts_and_the_chain(workshop_
         browser.close()
     assert np.frombuffer((ARTIFACTS / "workshop.png").read_bytes()[:8], np.uint8).tolist()[:4] \
         == [0x89, 0x50, 0x4E, 0x47]
+
+
+def test_in_a_browser_weak_operations_shows_operations_as_the_weakest_link_at_day_60(
+        workshop_url):
+    """Issue 10: the room is shown the story's link, in red, at day 60 -- as the summary says."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1300})
+        page.goto(workshop_url)
+        page.locator("[data-testid=chain-diagram]").wait_for(timeout=60_000)
+        page.wait_for_function(
+            "() => document.querySelector('.verdict').dataset.weakest !== ''", timeout=120_000)
+        for _ in range(2):  # fast-forward to day 60
+            page.get_by_role("button", name="+30 days").click()
+        page.wait_for_function(
+            "() => { const m = document.querySelector('[data-testid=chain-diagram]')"
+            ".innerText.match(/day (\\d+):/); return m && Number(m[1]) === 60; }",
+            timeout=120_000)
+        ops = page.locator(".chain-link[data-link=operations]")
+        assert ops.get_attribute("data-weakest") == "true"
+        assert "weakest link" in ops.inner_text()
+        others = page.locator(".chain-link[data-weakest=true]")
+        assert others.count() == 1
+        assert "Operations is your weakest link" in page.locator(".verdict").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "workshop-day60.png"), full_page=True)
+        browser.close()
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -9,6 +9,7 @@ play speed; this module adds:
 * sliders for each link's capacity and quality and the other teaching knobs,
   generated from the schema; they change the running business at once, and the
   room's changes survive a reset;
+* fast-forward buttons (+30 / +90 days);
 * the chain diagram, the charts, and one customer's journey.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 
 import numpy as np
 import solara
@@ -28,10 +30,12 @@ from ..scenarios import builtin_scenarios, load_scenario
 from ..schema import FUNCTIONS, UNLIMITED
 from .business import (
     RECENT_DAYS,
+    VERDICTS,
     Room,
     WorkshopModel,
     journey_of,
     link_states,
+    verdict_of,
     pick_customer,
     slider_specs,
 )
@@ -75,23 +79,70 @@ def chain_html(label: str, model) -> str:
             f'&middot; quality {state["quality"]:.2f}</div>'
             f'<div style="font-size:85%">lost, last {RECENT_DAYS} days: <b>{state["lost"]}</b></div>'
             "</div>")
+    verdict = verdict_of(model)
     arrow = '<div style="align-self:center;font-size:24px;color:#777">&#10140;</div>'
-    handoff = (f'<div style="align-self:center;font-size:80%;color:#777;text-align:center">'
-               f"&#10140;<br>hand-off<br>{model.params.handoff.quality:.2f}</div>")
+    weak_handoff = verdict is not None and verdict.link == "handoff"
+    color = "#d62728" if weak_handoff else "#777"
+    handoff = (f'<div class="chain-link" data-link="handoff" '
+               f'data-weakest="{str(weak_handoff).lower()}" style="align-self:center;'
+               f'font-size:80%;color:{color};text-align:center;'
+               f'{"font-weight:bold" if weak_handoff else ""}">'
+               f"&#10140;<br>hand-off<br>{model.params.handoff.quality:.2f}"
+               f'{"<br>weakest link" if weak_handoff else ""}</div>')
     row = boxes[0] + arrow + boxes[1] + handoff + boxes[2] + arrow + boxes[3]
     book = model.customers
+    if verdict is None:
+        said = "working out the weakest link (the same as <code>chainsim run</code>) ..."
+    else:
+        said = html.escape(verdict.text)
     return (f'<div style="margin:4px 0"><b>{html.escape(label)}</b> &mdash; day {model.day}: '
             f"{book.active:,} active customers, {book.promoters:,} promoters, "
             f"{book.detractors:,} detractors</div>"
-            f'<div style="display:flex;gap:6px;align-items:stretch">{row}</div>')
+            f'<div style="display:flex;gap:6px;align-items:stretch">{row}</div>'
+            f'<div class="verdict" data-weakest="{verdict.link if verdict else ""}" '
+            f'style="margin:4px 0 10px 0">{said}</div>')
 
 
 @solara.component
 def ChainDiagram(model: WorkshopModel):
     update_counter.get()
-    parts = [chain_html(label, business) for label, business in model.businesses()]
+    businesses = model.businesses()
+    keys = [VERDICTS.key(business.params) for _, business in businesses]
+
+    def redraw_when_the_verdicts_are_in():
+        if all(verdict_of(business) is not None for _, business in businesses):
+            return
+
+        def wait():
+            try:
+                for _, business in businesses:
+                    VERDICTS.wait(business.params, timeout=300)
+            except TimeoutError:
+                return
+            force_update()
+
+        threading.Thread(target=wait, daemon=True).start()
+
+    solara.use_effect(redraw_when_the_verdicts_are_in, keys)
+    parts = [chain_html(label, business) for label, business in businesses]
     solara.HTML(tag="div", unsafe_innerHTML="".join(parts),
                 attributes={"data-testid": "chain-diagram"}, classes=["chain-diagram"])
+
+
+#: The fast-forward buttons: a month and a quarter at a time.
+FAST_FORWARD_DAYS = (30, 90)
+
+
+@solara.component
+def FastForward(model: WorkshopModel):
+    """Jump ahead a month or a quarter, with one redraw at the end."""
+    def jump(days: int):
+        model.advance(days)
+        force_update()
+
+    with solara.Row(classes=["fast-forward"]):
+        for days in FAST_FORWARD_DAYS:
+            solara.Button(f"+{days} days", on_click=lambda days=days: jump(days), outlined=True)
 
 
 # -- the charts ---------------------------------------------------------------------
@@ -258,6 +309,7 @@ def Page():
             # a new business (story, compare, clear) brings fresh sliders
             Sliders(model, name.value).key(f"sliders-{name.value}-{id(model.value)}")
     with solara.Column(style={"padding": "8px"}):
+        FastForward(model.value)
         ChainDiagram(model.value)
         Charts(model.value)
         FollowCustomer(model.value)

@@ -6,7 +6,9 @@ thin view over it, and the unit tests exercise it directly.
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +113,11 @@ class WorkshopModel(ChainModel):
         if self.twin is not None:
             self.twin.step()
 
+    def advance(self, days: int) -> None:
+        """Fast-forward: ``days`` steps at once, drawn once at the end."""
+        for _ in range(days):
+            self.step()
+
     def change(self, path: str, value: Any) -> None:
         """A slider moved: the room's proposal changes, from today on."""
         target = self.twin if self.twin is not None else self
@@ -124,6 +131,66 @@ class WorkshopModel(ChainModel):
         return [("as it is", self), ("the room's proposal", self.twin)]
 
 
+class VerdictBoard:
+    """The weakest link of each business the room looks at, worked out in the background.
+
+    It is the same verdict as ``chainsim run``'s summary (a quick race of the
+    priced moves on common random numbers, :class:`chainsim.diagnose.Race`),
+    for the business as the room has it now: a slider that moves starts a new
+    race. Verdicts are kept by scenario, so every page on the server and every
+    reset shares them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._verdicts: dict[str, Any] = {}
+        self._running: set[str] = set()
+
+    @staticmethod
+    def key(scenario: Scenario) -> str:
+        return json.dumps(scenario.model_dump(exclude={"name", "description", "lesson"}),
+                          sort_keys=True, default=str)
+
+    def get(self, scenario: Scenario):
+        """The scenario's Verdict, or None while it is being worked out (it starts if need be)."""
+        key = self.key(scenario)
+        with self._lock:
+            if key in self._verdicts:
+                return self._verdicts[key]
+            if key in self._running:
+                return None
+            self._running.add(key)
+        threading.Thread(target=self._work, args=(key, scenario), daemon=True).start()
+        return None
+
+    def _work(self, key: str, scenario: Scenario) -> None:
+        from ..diagnose import Race
+
+        try:
+            verdict = Race(scenario).run().verdict()
+        except Exception:  # noqa: BLE001 - a failed estimate leaves the diagram as it was
+            verdict = None
+        with self._lock:
+            self._verdicts[key] = verdict
+            self._running.discard(key)
+
+    def wait(self, scenario: Scenario, timeout: float = 60.0):
+        """Block until the verdict is there (for tests and scripts)."""
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            verdict = self.get(scenario)
+            if verdict is not None or self.key(scenario) in self._verdicts:
+                return verdict
+            time.sleep(0.05)
+        raise TimeoutError("the weakest link was not worked out in time")
+
+
+#: One board for the whole server.
+VERDICTS = VerdictBoard()
+
+
 def recent_losses(model: ChainModel, days: int = RECENT_DAYS) -> dict[str, int]:
     """People lost because of each function over the last ``days`` days."""
     frame = model.datacollector.model_vars
@@ -132,17 +199,28 @@ def recent_losses(model: ChainModel, days: int = RECENT_DAYS) -> dict[str, int]:
     return {f: int(sum(sum(frame[c][-days:]) for c in cols)) for f, cols in LOSS_SOURCES.items()}
 
 
-def weakest_now(model: ChainModel, losses: dict[str, int] | None = None) -> str | None:
-    """The function losing the most people lately (None if no one was lost)."""
+def most_losses_lately(model: ChainModel, losses: dict[str, int] | None = None) -> str | None:
+    """The function losing the most people lately (None if no one was lost): a description."""
     losses = recent_losses(model) if losses is None else losses
     worst = max(FUNCTIONS, key=lambda f: (losses[f], -FUNCTIONS.index(f)))
     return worst if losses[worst] > 0 else None
 
 
+def verdict_of(model: ChainModel):
+    """The weakest link of the business as it runs now (None while it is worked out)."""
+    return VERDICTS.get(model.params)
+
+
 def link_states(model: ChainModel) -> list[dict[str, Any]]:
-    """What the chain diagram shows for each link, as plain numbers."""
+    """What the chain diagram shows for each link, as plain numbers.
+
+    ``weakest`` marks the link the verdict names -- the same as ``chainsim run``'s
+    summary for this business -- and nothing while it is worked out or when no
+    link is clearly the weakest.
+    """
     losses = recent_losses(model)
-    weakest = weakest_now(model, losses)
+    verdict = verdict_of(model)
+    weakest = verdict.link if verdict is not None else None
     states = []
     for f in model.functions:
         cap = f.params.capacity
