@@ -609,6 +609,9 @@ def format_diagnosis(d) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .startup import defer_unused_mesa_modules
+
+    defer_unused_mesa_modules()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -624,5 +627,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The ``chainsim`` command: :func:`main`, then out without the interpreter's teardown."""
+    from .startup import exit_now
+
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -201,6 +201,9 @@ class Background:
 
     def results(self) -> list:
         """Each race's Diagnosis (waits for the runs still going)."""
+        from .intervals import prepare
+
+        prepare()  # the verdict's statistics load while the last runs finish
         try:
             out = []
             for i, race in enumerate(self._races):

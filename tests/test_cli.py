@@ -199,3 +199,22 @@ def test_an_interrupted_run_leaves_no_output(tmp_path):
         proc.kill()
         proc.wait()
     assert not (tmp_path / "big").exists()
+
+
+def test_the_command_defers_modules_it_never_uses_and_they_still_work():
+    """Start-up (issue 11): the command line does not run Mesa's spaces, scipy.stats or
+    networkx, yet a user who reaches for them gets them."""
+    code = (
+        "import sys\n"
+        "from chainsim.cli import main\n"
+        "assert main(['validate', 'balanced']) == 0\n"
+        "import chainsim.model\n"
+        "heavy = [m for m in ('networkx', 'scipy.spatial', 'scipy.stats', 'matplotlib')"
+        " if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "from mesa.discrete_space import OrthogonalMooreGrid\n"
+        "import mesa\n"
+        "assert mesa.space.MultiGrid and OrthogonalMooreGrid\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "ok", out.stderr
