@@ -30,7 +30,10 @@ workshop: $(STAMP)
 	$(VENV)/bin/chainsim workshop
 
 bench: $(STAMP)
+	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/reference_speed.py
+	$(PY) benchmarks/cli_wall.py
 
 venv: $(STAMP)
 

@@ -1,4 +1,4 @@
-"""Wall time of ``chainsim run SCENARIO`` through the installed command, with and without the verdict.
+"""Wall time of ``chainsim run SCENARIO``, with and without the verdict.
 
     .venv/bin/python benchmarks/cli_wall.py                  # balanced, 9 runs of each
     .venv/bin/python benchmarks/cli_wall.py --scenario weak_operations --runs 5
@@ -61,7 +61,8 @@ def main() -> None:
     print("|---|---:|")
     for name, r in result.items():
         flag = "" if name == "with the verdict" else " --no-verdict"
-        print(f"| `chainsim run {args.scenario}{flag}` | {r['median_s']:.2f} s / {r['best_s']:.2f} s |")
+        print(f"| `chainsim run {args.scenario}{flag}` "
+              f"| {r['median_s']:.2f} s / {r['best_s']:.2f} s |")
     print()
     print(f"the verdict adds {100 * overhead:+.0f} % (median against median; floor: +25 %)")
 

@@ -1,9 +1,15 @@
 """The wake-up calendar: customers waiting for their next order, by the day it falls due.
 
 A customer between orders costs nothing per day: they sit in the calendar until
-the day they order again. The calendar keeps, for each day, the arrays of ids
-due that day; scheduling a batch sorts it by day once and files each run of one
-day as a slice, and taking a day's orders is one dictionary lookup.
+the day they order again. The calendar keeps, for each day, the customers due
+that day in the order they were filed, and taking a day's orders is one
+dictionary lookup.
+
+Two ways of filing give the same calendar. A small batch (a small business
+settles a few dozen customers a day, spread over as many days) is filed id by
+id into plain lists: a numpy call per distinct day would cost more than the
+whole batch. A large batch is sorted by day once and filed as one array slice
+per day.
 """
 
 from __future__ import annotations
@@ -12,14 +18,21 @@ import numpy as np
 
 _EMPTY = np.empty(0, dtype=np.int64)
 
+#: Batches up to this size are filed id by id (measured: faster below about 500).
+SMALL_BATCH = 256
+
 
 class WakeCalendar:
-    """Customer ids filed under the day they order again."""
+    """Customer ids filed under the day they order again.
+
+    Each day's entry is a list holding ids (small batches) and arrays of ids
+    (slices of large batches), in the order they were filed.
+    """
 
     __slots__ = ("_days", "size")
 
     def __init__(self) -> None:
-        self._days: dict[int, list[np.ndarray]] = {}
+        self._days: dict[int, list] = {}
         self.size = 0
 
     def __len__(self) -> int:
@@ -32,9 +45,13 @@ class WakeCalendar:
             return
         self.size += n
         book = self._days
-        first = int(days[0])
-        if n == 1 or (days == first).all():
-            book.setdefault(first, []).append(ids)
+        if n <= SMALL_BATCH:
+            for day, cid in zip(days.tolist(), ids.tolist(), strict=True):
+                entry = book.get(day)
+                if entry is None:
+                    book[day] = [cid]
+                else:
+                    entry.append(cid)
             return
         order = np.argsort(days, kind="stable")
         when, who = days[order], ids[order]
@@ -45,15 +62,35 @@ class WakeCalendar:
             book.setdefault(day, []).append(who[a:b])
 
     def due(self, day: int) -> np.ndarray:
-        """Take out everyone due on ``day``."""
-        batches = self._days.pop(day, None)
-        if not batches:
+        """Take out everyone due on ``day``, in the order they were filed."""
+        entry = self._days.pop(day, None)
+        if not entry:
             return _EMPTY
-        ids = batches[0] if len(batches) == 1 else np.concatenate(batches)
+        first = entry[0]
+        if type(first) is int:
+            try:  # ids only (the usual case for a small business)
+                ids = np.array(entry, dtype=np.int64)
+            except (TypeError, ValueError):
+                ids = _mixed(entry)
+            else:
+                if ids.ndim != 1:
+                    ids = _mixed(entry)
+        elif len(entry) == 1:
+            ids = first
+        else:
+            try:  # slices only (a large business)
+                ids = np.concatenate(entry)
+            except ValueError:
+                ids = _mixed(entry)
         self.size -= len(ids)
         return ids
 
     def ids(self) -> np.ndarray:
         """Everyone waiting (for checks)."""
-        parts = [ids for batches in self._days.values() for ids in batches]
+        parts = [_mixed(entry) for entry in self._days.values()]
         return np.concatenate(parts) if parts else _EMPTY
+
+
+def _mixed(entry: list) -> np.ndarray:
+    """One day's ids from an entry holding both single ids and arrays, in filing order."""
+    return np.concatenate([np.atleast_1d(np.asarray(p, dtype=np.int64)) for p in entry])

@@ -27,6 +27,7 @@ from .journeys import DELIVERY_EVENTS, OUTCOME_EVENTS, JourneyLog
 from .rules import (
     CANCELLED,
     NO_PROBLEM,
+    RESOLVED,
     RESOLVED_QUICKLY,
     SILENT_PROBLEM,
     UNRESOLVED,
@@ -89,6 +90,26 @@ class Customer(mesa.Agent):
         return self.model.customers.journey(self.customer_id)
 
 
+class _OutcomeTable:
+    """What a complaint's outcome means, by experience class: one lookup instead of a branch."""
+
+    __slots__ = ("scenario", "share", "paradox", "base")
+
+    def __init__(self, scenario) -> None:
+        svc, keep = scenario.service, scenario.retention
+        self.scenario = scenario
+        n = len(rules.EXPERIENCES)
+        #: share of the lost satisfaction given back, and the paradox on top (quick only)
+        self.share = np.full(n, svc.recovery_slow)
+        self.share[RESOLVED_QUICKLY] = svc.recovery_quick
+        self.paradox = np.zeros(n)
+        self.paradox[RESOLVED_QUICKLY] = svc.recovery_paradox
+        #: TARP's chance of staying after the episode
+        self.base = np.zeros(n)
+        self.base[[UNRESOLVED, RESOLVED, RESOLVED_QUICKLY]] = (
+            keep.unresolved, keep.resolved, keep.resolved_quickly)
+
+
 class CustomerBook:
     """Everyone who became a lead: columnar state, the calendar, and the running counts.
 
@@ -112,6 +133,7 @@ class CustomerBook:
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._talk_ends: dict[int, np.ndarray] = {}
         self.log = JourneyLog() if journeys else None
+        self._table: _OutcomeTable | None = None
         # running counts
         self.active = 0
         self.customers_total = 0
@@ -240,26 +262,28 @@ class CustomerBook:
         Returns:
             The ids of customers who complain to Customer Service.
         """
-        if not len(ids):
+        n = len(ids)
+        if not n:
             return ids
         scenario = self.model.params
-        judge, keep = scenario.customers, scenario.retention
+        judge = scenario.customers
         value = rules.delivery_value(right, late, judge.late_penalty)
         sat = rules.satisfaction(value, self.expectation[ids])
         problem = rules.is_problem(sat, judge.tolerance)
-        prior = self.problems[ids]
-        self.problems[ids] = prior + problem
-        self._rate(ids, sat, UNHAPPY_OPERATIONS, problem)
+        problems = int(np.count_nonzero(problem))
         if self.log is not None:
             kinds = np.where(~right, 2, np.where(late, 1, 0))
             self.log.record_coded(day, DELIVERY_EVENTS[kinds], ids)
-        problems = int(np.count_nonzero(problem))
         self.model.ledger.problems += problems
         if not problems:  # nobody has anything to complain about
-            self._pending.append((ids, np.ones(len(ids)), np.full(len(ids), NO_PROBLEM)))
+            self._rate(ids, sat, UNHAPPY_OPERATIONS, problem)
+            self._pending.append((ids, np.ones(n), np.full(n, NO_PROBLEM)))
             return _EMPTY
+        prior = self.problems[ids]
+        self.problems[ids] = prior + problem
+        self._rate(ids, sat, UNHAPPY_OPERATIONS, problem)
 
-        complains = problem & (self.model.streams["complaints"].random(len(ids))
+        complains = problem & (self.model.streams["complaints"].random(n)
                                < judge.complain_probability)
         complainers = ids[complains]
         self.place[complainers] = COMPLAINING
@@ -267,6 +291,7 @@ class CustomerBook:
 
         deciding = ~complains
         silent = problem[deciding]
+        keep = scenario.retention
         classes = np.where(silent, SILENT_PROBLEM, NO_PROBLEM)
         episode = np.where(
             silent,
@@ -297,30 +322,34 @@ class CustomerBook:
             return
         scenario = self.model.params
         svc, keep = scenario.service, scenario.retention
+        table = self._outcome_table(scenario)
         sat = self.satisfaction[ids]
         resolved = classes != UNRESOLVED
         if resolved.any():
             before = rules.no_failure_satisfaction(self.expectation[ids])
-            quick = classes == RESOLVED_QUICKLY
             # a slow resolution is a quick one without the paradox, giving back less
-            recovered = rules.recover_quickly(
-                sat, np.where(quick, svc.recovery_quick, svc.recovery_slow),
-                np.where(quick, svc.recovery_paradox, 0.0), before)
+            recovered = rules.recover_quickly(sat, table.share[classes], table.paradox[classes],
+                                              before)
             sat = np.where(resolved, recovered, rules.aggravate(sat, svc.hassle))
         else:
             sat = rules.aggravate(sat, svc.hassle)
         self._rate(ids, sat, UNHAPPY_SERVICE)
         if self.log is not None:
             self.log.record_coded(day, OUTCOME_EVENTS[classes - UNRESOLVED], ids)
-        base = np.array([0.0, 0.0, keep.unresolved, keep.resolved, keep.resolved_quickly,
-                         0.0])[classes]
         prior = self.problems[ids] - 1  # the complaint's own problem is already counted
-        episode = rules.episode_retention(base, prior, keep.repeat_failure_factor)
+        episode = rules.episode_retention(table.base[classes], prior, keep.repeat_failure_factor)
         # A complaint resolved is forgiven: it no longer counts against the next problem.
         # One left unresolved is remembered (seed 004: "it had happened in exactly the
         # same way six months earlier, which I mentioned").
-        self.problems[ids[resolved]] -= 1
+        self.problems[ids] = prior + ~resolved
         self._pending.append((ids, episode, classes))
+
+    def _outcome_table(self, scenario) -> _OutcomeTable:
+        """The scenario's complaint outcomes by experience class, built once per scenario."""
+        table = self._table
+        if table is None or table.scenario is not scenario:
+            table = self._table = _OutcomeTable(scenario)
+        return table
 
     def settle(self, day: int) -> None:
         """The day's decisions, taken together: come back when the next order falls due, or leave.
@@ -346,51 +375,61 @@ class CustomerBook:
         gaps = rules.days_to_next_order(streams["intervals"], n, keep.interval_days,
                                         keep.interval_spread)
         p_stay = episode * rules.everyday_loyalty(keep.churn_per_year, gaps, keep.no_problem)
-        stays = streams["retention"].random(n) < p_stay
-        if stays.all():
-            stayers, leavers = ids, _EMPTY
-        else:
-            stayers, leavers = ids[stays], ids[~stays]
+        leaving = streams["retention"].random(n) >= p_stay
+        if not leaving.any():
+            self.place[ids] = WAITING
+            self.calendar.schedule(ids, day + gaps)
+            self._record(day, "stays", ids, classes)
+            return
+        stays = ~leaving
+        stayers, leavers = ids[stays], ids[leaving]
         if len(stayers):
             self.place[stayers] = WAITING
-            self.calendar.schedule(stayers, day + (gaps if len(leavers) == 0 else gaps[stays]))
-            self._record(day, "stays", stayers, classes[stays] if len(leavers) else classes)
-        if len(leavers):
-            gone = classes[~stays]
-            self._churn(leavers, day, gone)
-            self.model.ledger.churn(gone)
+            self.calendar.schedule(stayers, day + gaps[stays])
+            self._record(day, "stays", stayers, classes[stays])
+        gone = classes[leaving]
+        self._churn(leavers, day, gone)
+        self.model.ledger.churn(gone)
 
     # -- internals -------------------------------------------------------------
     def _rate(self, ids: np.ndarray, sat: np.ndarray, blame: int,
               problem: np.ndarray | None = None) -> None:
         """Set satisfaction and mood (unhappy ones blame ``blame``), keeping counts in step."""
-        old_mood = self.mood[ids]
+        mood, satisfaction, moods = self.mood, self.satisfaction, self.moods
         if problem is None:
             problem = rules.is_problem(sat, self.model.params.customers.tolerance)
-        new_mood = np.where(problem, blame, SATISFIED)
-        old_sat = self.satisfaction[ids]
-        rated = int(np.count_nonzero(old_mood))  # UNRATED is 0
-        if rated == len(ids):
-            self._satisfaction_sum += float(sat.sum()) - float(old_sat.sum())
-        else:
+        n = len(ids)
+        unhappy = int(np.count_nonzero(problem))
+        old_mood = mood[ids]
+        old_counts = np.bincount(old_mood, minlength=4)
+        moods -= old_counts
+        moods[SATISFIED] += n - unhappy
+        moods[blame] += unhappy
+        old_sat = satisfaction[ids]
+        unrated = int(old_counts[UNRATED])
+        if unrated:
             self._satisfaction_sum += float(sat.sum()) - float(old_sat[old_mood != UNRATED].sum())
-        self._rated += len(ids) - rated
-        self.moods += np.bincount(new_mood, minlength=4) - np.bincount(old_mood, minlength=4)
-        self.satisfaction[ids] = sat
-        self.mood[ids] = new_mood
+            self._rated += unrated
+        else:
+            self._satisfaction_sum += float(sat.sum()) - float(old_sat.sum())
+        satisfaction[ids] = sat
+        mood[ids] = np.where(problem, blame, SATISFIED) if unhappy else SATISFIED
 
     def _churn(self, ids: np.ndarray, day: int, classes: np.ndarray) -> None:
         mood = self.mood[ids]
         counts = np.bincount(mood, minlength=4)
-        unhappy = counts[UNHAPPY_OPERATIONS:]
         self.place[ids] = CHURNED
         self.active -= len(ids)
         self.moods -= counts
-        rated = mood != UNRATED
-        self._rated -= int(np.count_nonzero(rated))
-        self._satisfaction_sum -= float(self.satisfaction[ids][rated].sum())
+        unrated = int(counts[UNRATED])
+        self._rated -= len(ids) - unrated
+        if unrated:
+            self._satisfaction_sum -= float(self.satisfaction[ids][mood != UNRATED].sum())
+        else:
+            self._satisfaction_sum -= float(self.satisfaction[ids].sum())
         talk_days = self.model.params.word_of_mouth.detractor_days
-        if talk_days > 0 and unhappy.any():
+        if talk_days > 0 and (counts[UNHAPPY_OPERATIONS] or counts[UNHAPPY_SERVICE]):
+            unhappy = counts[UNHAPPY_OPERATIONS:]
             self.left_unhappy += unhappy
             end = day + talk_days
             self._talk_ends[end] = self._talk_ends.get(end, 0) + unhappy

@@ -31,6 +31,13 @@ class FrontLineFunction(mesa.Agent):
         self.slots = 0.0
         self.handled = 0
         self.work_waiting = False
+        self.queue_column = f"{self.name}_queue"
+        self.utilization_column = f"{self.name}_utilization"
+        # What the current scenario says of this link, read once per scenario (a
+        # slider makes a new one), not once a day.
+        self._read_for = None
+        self._capacity = 0.0
+        self._price = (0.0, 1.0)  # unit cost, quality factor
 
     @property
     def params(self):
@@ -39,7 +46,14 @@ class FrontLineFunction(mesa.Agent):
 
     def open_day(self, day: int) -> None:
         """Start the day with today's capacity and nothing handled yet."""
-        self.slots = rules.slots_on_day(capacity_value(self.params.capacity), day)
+        scenario = self.model.params
+        if scenario is not self._read_for:
+            params = getattr(scenario, self.name)
+            self._capacity = capacity_value(params.capacity)
+            self._price = (params.cost, rules.quality_factor(
+                params.quality, scenario.economics.quality_premium))
+            self._read_for = scenario
+        self.slots = rules.slots_on_day(self._capacity, day)
         self.handled = 0
         self.work_waiting = len(self.queue) > 0
 
@@ -52,10 +66,9 @@ class FrontLineFunction(mesa.Agent):
         return rules.utilization(self.handled, self.slots, self.work_waiting)
 
     def cost(self) -> float:
-        """Today's cost of this function's capacity."""
-        economics = self.model.params.economics
-        return rules.function_cost(self.slots, self.handled, self.params.cost,
-                                   self.params.quality, economics.quality_premium)
+        """Today's cost of this function's capacity (:func:`chainsim.rules.function_cost`)."""
+        unit_cost, factor = self._price
+        return rules.capacity_cost(self.slots, self.handled, unit_cost, factor)
 
     def step(self) -> None:  # pragma: no cover - every subclass defines its day
         raise NotImplementedError

@@ -72,6 +72,12 @@ LEVELS = frozenset(
 )
 
 
+#: Columns that hold amounts, shares and means; every other column is a whole count.
+FLOATS = frozenset(
+    {"satisfaction_mean", "revenue", "cost", "profit"}
+    | {f"{f}_utilization" for f in FUNCTIONS}
+)
+
 _ROW = attrgetter(*COLUMNS)
 _CHURN_COLUMNS = tuple(f"churned_{e}" for e in EXPERIENCES)
 _ZEROS = dict.fromkeys(COLUMNS, 0)
@@ -93,11 +99,15 @@ class DayLedger:
 
     def churn(self, classes: np.ndarray) -> None:
         """Count customers lost, by the experience class of their last order."""
-        if len(classes):
-            counts = np.bincount(classes, minlength=len(EXPERIENCES)).tolist()
-            self.churned += len(classes)
+        n = len(classes)
+        if n:
+            self.churned += n
             fields = self.__dict__
-            for name, k in zip(_CHURN_COLUMNS, counts, strict=True):
+            if n == 1:
+                fields[_CHURN_COLUMNS[classes[0]]] += 1
+                return
+            for name, k in zip(_CHURN_COLUMNS, np.bincount(classes, minlength=len(EXPERIENCES))
+                               .tolist(), strict=True):
                 if k:
                     fields[name] += k
 
@@ -131,18 +141,21 @@ class DayRecord:
                                                        strict=True)}
 
     def columns(self) -> dict[str, np.ndarray]:
-        """Column -> daily values as arrays (what :func:`summarize` reads)."""
+        """Column -> daily values as arrays (what :func:`summarize` reads).
+
+        Counts are whole numbers (int64), the rest floats, as in the DataFrame.
+        """
         if not self.rows:
             return {c: np.empty(0) for c in COLUMNS}
-        table = np.array(self.rows, dtype=float)
-        return {c: table[:, i] for i, c in enumerate(COLUMNS)}
+        table = np.array(self.rows, dtype=float)  # counts stay exact: far below 2**53
+        return {c: table[:, i] if c in FLOATS else table[:, i].astype(np.int64)
+                for i, c in enumerate(COLUMNS)}
 
     def get_model_vars_dataframe(self) -> pd.DataFrame:
         """One row per day, columns as in :data:`COLUMNS`."""
         if not self.rows:
             return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
-        frame = pd.DataFrame.from_records(self.rows, columns=list(COLUMNS))
-        return frame.astype({"day": "int64"})
+        return pd.DataFrame(self.columns())
 
 
 #: How people are lost, by the function where it happens.

@@ -70,6 +70,7 @@ class ChainModel(mesa.Model):
         self.customers.existing_customers(start, rules.expectation(scenario.sales.overpromise),
                                           scenario.retention.interval_days)
         self.datacollector = DayRecord()  # one ledger row a day (Mesa's DataCollector API)
+        self._handoff_for, self._handoff_daily = None, 0.0
 
     # -- one day ---------------------------------------------------------------
     def step(self) -> None:
@@ -86,23 +87,31 @@ class ChainModel(mesa.Model):
         self.datacollector.append(self.ledger.row())
 
     def _close_books(self) -> None:
-        ledger, book, economics = self.ledger, self.customers, self.params.economics
+        ledger, book, params = self.ledger, self.customers, self.params
         ledger.active_customers = book.active
         ledger.customers_total = book.customers_total
         ledger.promoters = book.promoters
         ledger.detractors = book.detractors
         ledger.market_unreached = self.market.unreached
         ledger.satisfaction_mean = book.satisfaction_mean
-        ledger.revenue = economics.price * ledger.deliveries
-        handoff = self.params.handoff
-        ledger.cost = (sum(f.cost() for f in self.functions)
-                       + handoff.cost * rules.quality_factor(handoff.quality,
-                                                             economics.quality_premium)
-                       + economics.cost_of_goods * ledger.deliveries)
+        price = params.economics.price
+        ledger.revenue = price * ledger.deliveries
+        ledger.cost = (sum([f.cost() for f in self.functions]) + self._handoff_cost()
+                       + params.economics.cost_of_goods * ledger.deliveries)
         ledger.profit = ledger.revenue - ledger.cost
+        fields = ledger.__dict__
         for f in self.functions:
-            setattr(ledger, f"{f.name}_queue", len(f.queue))
-            setattr(ledger, f"{f.name}_utilization", f.utilization)
+            fields[f.queue_column] = f.queue.length
+            fields[f.utilization_column] = f.utilization
+
+    def _handoff_cost(self) -> float:
+        """The hand-off's daily cost, worked out once per scenario."""
+        if self._handoff_for is not self.params:
+            handoff, economics = self.params.handoff, self.params.economics
+            self._handoff_daily = handoff.cost * rules.quality_factor(
+                handoff.quality, economics.quality_premium)
+            self._handoff_for = self.params
+        return self._handoff_daily
 
     # -- running ---------------------------------------------------------------
     def run(self, days: int | None = None, progress=None) -> RunResult:
@@ -120,11 +129,11 @@ class ChainModel(mesa.Model):
         return self.result()
 
     def result(self) -> RunResult:
-        timeseries = self.timeseries()
+        columns = self.datacollector.columns()
         return RunResult(
             scenario=self.params,
-            timeseries=timeseries,
-            summary=summarize(timeseries),
+            timeseries=pd.DataFrame(columns) if len(self.datacollector) else self.timeseries(),
+            summary=summarize(columns),
             journeys=self.customers.journey() if self.customers.log is not None else None,
         )
 

@@ -13,7 +13,6 @@ leaves on day ``d`` is counted in ``d - a`` end-of-day queue lengths, so
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
 import numpy as np
@@ -40,7 +39,11 @@ class CohortQueue:
         """Customers ``ids`` join the back of the queue on ``day``."""
         n = len(ids)
         if n:
-            self._cohorts.append((day, ids))
+            cohorts = self._cohorts
+            if cohorts and cohorts[-1][0] == day:  # joins today's cohort (one slice to take)
+                cohorts[-1] = (day, np.concatenate((cohorts[-1][1], ids)))
+            else:
+                cohorts.append((day, ids))
             self.length += n
             self.arrivals += n
 
@@ -65,11 +68,20 @@ class CohortQueue:
             ``(ids, waits)``: who was taken, and how many days each had waited.
         """
         cohorts = self._cohorts
-        if math.isinf(n) or n >= self.length:
-            n = self.length
-        n = int(n)
+        length = self.length
+        n = length if n >= length else int(n)  # inf >= anything
         if n <= 0:
             return _EMPTY, _EMPTY
+        arrived, ids = cohorts[0]
+        size = len(ids)
+        if size >= n:  # one cohort: the usual case
+            if size == n:
+                cohorts.popleft()
+            else:
+                cohorts[0] = (arrived, ids[n:])
+                ids = ids[:n]
+            self._depart(n, (day - arrived) * n)
+            return ids, np.full(n, day - arrived, dtype=np.int64)
         taken, waited, sizes = [], [], []
         left = n
         while left:
@@ -85,12 +97,8 @@ class CohortQueue:
             waited.append(day - arrived)
             sizes.append(size)
             left -= size
-        if len(taken) == 1:
-            ids, wait = taken[0], np.full(n, waited[0], dtype=np.int64)
-        else:
-            ids, wait = np.concatenate(taken), np.repeat(np.array(waited, dtype=np.int64), sizes)
-        self._depart(n, sum(w * s for w, s in zip(waited, sizes, strict=True)))
-        return ids, wait
+        self._depart(n, sum([w * s for w, s in zip(waited, sizes, strict=True)]))
+        return np.concatenate(taken), np.repeat(np.array(waited, dtype=np.int64), sizes)
 
     def _depart(self, n: int, wait_days: int) -> None:
         self.length -= n

@@ -177,7 +177,7 @@ def is_problem(sat: np.ndarray, tolerance: float) -> np.ndarray:
 
 def no_failure_satisfaction(expected: np.ndarray | float) -> np.ndarray:
     """What a delivery right and on time would have given: the level before a failure."""
-    return satisfaction(np.ones_like(np.asarray(expected, dtype=float)), expected)
+    return satisfaction(1.0, expected)
 
 
 def recover(sat: np.ndarray, share: float, before: np.ndarray | float = 1.0) -> np.ndarray:
@@ -227,10 +227,9 @@ def everyday_loyalty(churn_per_year: float, gap_days: np.ndarray | float,
     the same whether it holds twelve orders or two. A per-order rate
     ``no_problem``, if given, replaces it.
     """
-    gap = np.asarray(gap_days, dtype=float)
     if no_problem is not None:
-        return np.full(gap.shape, float(no_problem))
-    return np.power(1.0 - churn_per_year, gap / DAYS_PER_YEAR)
+        return np.full(np.shape(gap_days), float(no_problem))
+    return np.power(1.0 - churn_per_year, np.divide(gap_days, DAYS_PER_YEAR))
 
 
 def episode_retention(base: float | np.ndarray, prior_problems: np.ndarray,
@@ -244,7 +243,7 @@ def episode_retention(base: float | np.ndarray, prior_problems: np.ndarray,
     so a recovery never makes repurchase beat a delivery without failure
     (de Matos et al. 2007).
     """
-    return np.asarray(base, dtype=float) * np.power(repeat_failure_factor, prior_problems)
+    return np.multiply(base, np.power(repeat_failure_factor, prior_problems), dtype=float)
 
 
 def days_to_next_order(
@@ -260,7 +259,8 @@ def days_to_next_order(
     else:
         shape = 1.0 / spread**2
         days = rng.gamma(shape, mean_days / shape, size=n)
-    return np.maximum(1, np.floor(days + 0.5)).astype(np.int64)
+    whole = (days + 0.5).astype(np.int64)  # rounds half up: the days are never negative
+    return np.maximum(whole, 1, out=whole)
 
 
 # -- economics -------------------------------------------------------------------
@@ -274,8 +274,13 @@ def function_cost(
     Unlimited capacity is paid per case handled. Better quality costs more per
     unit: ``unit_cost x`` :func:`quality_factor`.
     """
+    return capacity_cost(slots, handled, unit_cost, quality_factor(quality, premium))
+
+
+def capacity_cost(slots: float, handled: int, unit_cost: float, factor: float) -> float:
+    """:func:`function_cost` with the quality factor already worked out."""
     units = handled if math.isinf(slots) else slots
-    return units * unit_cost * quality_factor(quality, premium)
+    return units * unit_cost * factor
 
 
 #: Failures never cost less than this share to avoid: quality 1 is priced as 99.9 %.

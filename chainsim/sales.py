@@ -44,13 +44,17 @@ class Sales(FrontLineFunction):
         # one draw per lead: buys, would buy but not at this wait, or does not buy
         draw = self.stream.random(len(leads))
         buys = draw < convert * accept
-        declined = ~buys & (draw < convert)
         sold = leads[buys]
         book.first_purchase(sold, rules.expectation(p.overpromise), day)
-        book.leave_as_lead(leads[declined], DECLINED_WAIT, day)
-        book.leave_as_lead(leads[~buys & ~declined], NOT_CONVERTED, day)
-        turned = int(np.count_nonzero(declined))
         ledger.first_purchases += len(sold)
-        ledger.declined_wait += turned
+        if accept < 1.0:
+            declined = ~buys & (draw < convert)
+            book.leave_as_lead(leads[declined], DECLINED_WAIT, day)
+            turned = int(np.count_nonzero(declined))
+            ledger.declined_wait += turned
+            book.leave_as_lead(leads[~buys & ~declined], NOT_CONVERTED, day)
+        else:  # nobody is put off by the wait
+            turned = 0
+            book.leave_as_lead(leads[~buys], NOT_CONVERTED, day)
         ledger.not_converted += len(leads) - len(sold) - turned
         model.operations.receive(sold, day)

@@ -30,7 +30,7 @@ class Service(FrontLineFunction):
             return
         resolved = self.stream.random(n) < p.quality
         quick = resolved & (waited <= p.quick_days)
-        outcome = np.where(resolved, np.where(quick, RESOLVED_QUICKLY, RESOLVED), UNRESOLVED)
+        outcome = np.where(quick, RESOLVED_QUICKLY, np.where(resolved, RESOLVED, UNRESOLVED))
         if len(ignored):
             handled = np.concatenate([ignored, handled])
             outcome = np.concatenate([np.full(len(ignored), UNRESOLVED), outcome])

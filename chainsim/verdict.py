@@ -15,6 +15,7 @@ links that are within noise of each other.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +136,35 @@ def quick(scenario, *, budget: float | None = None, metric: str = "repeat_purcha
     return Race(scenario, budget=budget, metric=metric).run(workers=workers, pool=pool)
 
 
+def _end_with(parent: int) -> None:
+    """A verdict worker ends when the command that started it ends, even if it was killed.
+
+    A forked worker holds its own copy of the pipes to its parent, so it would
+    never see them close: on Linux the kernel ends it with its parent
+    (``PR_SET_PDEATHSIG``); elsewhere a thread checks once a second.
+    """
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL) != 0:  # PR_SET_PDEATHSIG
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
 class Background:
     """Races for the run summaries' verdicts, run in other processes while the caller works.
 
@@ -158,7 +188,8 @@ class Background:
         # fork: the workers start at once with what is already imported (Linux); spawn elsewhere
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         self._pool = ProcessPoolExecutor(max_workers=workers or min(2, default_workers()),
-                                         mp_context=context)
+                                         mp_context=context, initializer=_end_with,
+                                         initargs=(os.getpid(),))
         self._races = [Race(sc, budget=budget, metric=metric) for sc in scenarios]
         self._lock = threading.Lock()
         self._baselines: list[dict | None] = [None] * len(self._races)
@@ -201,9 +232,6 @@ class Background:
 
     def results(self) -> list:
         """Each race's Diagnosis (waits for the runs still going)."""
-        from .intervals import prepare
-
-        prepare()  # the verdict's statistics load while the last runs finish
         try:
             out = []
             for i, race in enumerate(self._races):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -187,17 +188,46 @@ def test_bad_input_gets_one_line_exit_2_and_nothing_written(tmp_path, args, expe
     assert set(tmp_path.iterdir()) == before  # nothing written, not even runs/
 
 
-def test_an_interrupted_run_leaves_no_output(tmp_path):
-    """Killed mid-run (kill -9), a run leaves no results directory behind."""
+def _children(pid: int) -> set[int]:
+    """The processes ``pid`` started (Linux /proc)."""
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids |= {int(k) for k in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_an_interrupted_run_leaves_no_output_and_no_worker(tmp_path):
+    """Killed mid-run (kill -9), a run leaves no results directory behind, and the
+    worker it started for the verdict does not live on without it."""
     proc = subprocess.Popen([CHAINSIM, "run", "balanced", "--days", "200000", "--out",
                              str(tmp_path / "big")], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        proc.wait(timeout=4)
-        pytest.fail("the run finished before it could be interrupted")
-    except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + 60
+        while not _children(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = _children(proc.pid)
+        assert workers, "the run started no verdict worker"
+        time.sleep(1.0)
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+    finally:
         proc.kill()
         proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "the verdict worker outlived its run"
     assert not (tmp_path / "big").exists()
 
 

@@ -33,6 +33,12 @@ def test_t_quantiles_for_the_degrees_of_freedom_chainsim_uses():
     assert math.isclose(t_quantile(0.975, 2), 4.302652729749464, rel_tol=1e-12)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.floats(0.001, 0.999), st.sampled_from([1, 2]))
+def test_the_closed_forms_for_one_and_two_degrees_of_freedom_are_scipys_quantiles(p, df):
+    assert math.isclose(t_quantile(p, df), stats.t.ppf(p, df), rel_tol=1e-9, abs_tol=1e-12)
+
+
 def test_mean_ci_leaves_out_non_finite_values_and_needs_two():
     assert mean_ci([1.0, math.nan, 3.0, math.inf])[:1] == (2.0,)
     mean, sd, lo, hi = mean_ci([5.0])
