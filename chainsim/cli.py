@@ -204,11 +204,15 @@ def build_parser() -> Parser:
                 "charts moving (on localhost).", """\
         chainsim workshop
         chainsim workshop lawn_care --port 8800
+        chainsim workshop weak_operations --projector
         """)
     p.add_argument("scenario", metavar="SCENARIO", nargs="?", default="balanced",
                    help="built-in scenario to start with (default: balanced)")
     p.add_argument("--port", type=_port, default=8765, metavar="P",
                    help="port on 127.0.0.1 (default 8765)")
+    p.add_argument("--projector", action="store_true",
+                   help="start in projector mode: large type, controls on top, fewer charts "
+                        "(a switch on the page too)")
     p.set_defaults(handler=cmd_workshop)
 
     p = command("report", "Summarize a sweep: means with 95 % CIs, sensitivity indices, "
@@ -507,7 +511,12 @@ def cmd_workshop(args) -> int:
     url = f"http://127.0.0.1:{args.port}"
     print(f"chainsim workshop: {args.scenario} at {url}  (Ctrl-C to stop)", flush=True)
     env = {**os.environ, "CHAINSIM_WORKSHOP_SCENARIO": args.scenario,
-           "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
+           "CHAINSIM_WORKSHOP_PROJECTOR": "1" if args.projector else "",
+           "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+           "SOLARA_THEME_SHOW_BANNER": "False", "SOLARA_THEME_TITLE": "chainsim workshop"}
+    # A page whose browser is gone for this long lets its business go (a page that only
+    # lost its connection for a moment picks up where it was).
+    env.setdefault("SOLARA_KERNEL_CULL_TIMEOUT", "2m")
     command = [sys.executable, "-m", "solara", "run", "chainsim.workshop.app", "--host", "127.0.0.1",
                "--port", str(args.port), "--no-open", "--production"]
     try:

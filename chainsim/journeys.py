@@ -48,6 +48,8 @@ class JourneyLog:
     def __init__(self) -> None:
         # (day, event code, ids, experience codes or None)
         self._chunks: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []
+        self._joined = 0  # chunks already in _table
+        self._table: tuple[np.ndarray, ...] | None = None
 
     def record(self, day: int, event: str, ids: np.ndarray,
                experience: np.ndarray | None = None) -> None:
@@ -56,8 +58,12 @@ class JourneyLog:
 
     def record_coded(self, day: int, codes: np.ndarray, ids: np.ndarray) -> None:
         """Record events whose kind differs per customer (``codes`` from ``EVENT_CODE``)."""
-        for code in np.unique(codes):
-            self._chunks.append((day, int(code), ids[codes == code], None))
+        first = codes[0]
+        if (codes == first).all():  # usually: every delivery today was on time and right
+            self._chunks.append((day, int(first), ids, None))
+            return
+        for code in np.flatnonzero(np.bincount(codes)).tolist():
+            self._chunks.append((day, code, ids[codes == code], None))
 
     def since(self, start: int) -> tuple[int, list[tuple[int, str, np.ndarray]]]:
         """Events recorded after the first ``start`` batches: ``(next start, [(day, event, ids)])``."""
@@ -65,19 +71,44 @@ class JourneyLog:
         names = list(EVENTS)
         return len(self._chunks), [(day, names[code], ids) for day, code, ids, _ in new]
 
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every event so far as four arrays: ``ids, days, codes, experience`` (-1: none).
+
+        The batches recorded since the last call are joined to the columns kept
+        from it, so asking again and again as a run goes on (the workshop's
+        follow-a-customer) costs what is new, not the whole history.
+        """
+        chunks, done = self._chunks, self._joined
+        if done < len(chunks):
+            new = chunks[done:]
+            lengths = np.array([len(c[2]) for c in new])
+            parts = (
+                np.concatenate([c[2] for c in new]).astype(np.int64, copy=False),
+                np.repeat(np.array([c[0] for c in new], dtype=np.int64), lengths),
+                np.repeat(np.array([c[1] for c in new], dtype=np.int64), lengths),
+                np.concatenate([np.full(len(c[2]), -1, dtype=np.int64) if c[3] is None
+                                else np.asarray(c[3], dtype=np.int64) for c in new]),
+            )
+            self._table = parts if self._table is None else tuple(
+                np.concatenate((old, part)) for old, part in zip(self._table, parts, strict=True))
+            self._joined = len(chunks)
+        if self._table is None:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty, empty
+        return self._table
+
+    def events_of(self, customer_id: int) -> list[tuple[int, str, str]]:
+        """One customer's events in the order they happened: ``(day, event, function)``."""
+        ids, days, codes, _ = self.columns()
+        where = np.flatnonzero(ids == customer_id)
+        names = list(EVENTS)
+        return [(day, names[code], EVENTS[names[code]])
+                for day, code in zip(days[where].tolist(), codes[where].tolist(), strict=True)]
+
     def frame(self, customer_id: int | None = None) -> pd.DataFrame:
         names = list(EVENTS)
         functions = list(dict.fromkeys(EVENTS.values()))
-        chunks = self._chunks
-        if chunks:
-            lengths = np.array([len(c[2]) for c in chunks])
-            ids = np.concatenate([c[2] for c in chunks])
-            days = np.repeat([c[0] for c in chunks], lengths)
-            codes = np.repeat([c[1] for c in chunks], lengths)
-            experience = np.concatenate([
-                np.full(len(c[2]), -1, dtype=np.int64) if c[3] is None else c[3] for c in chunks])
-        else:
-            ids = days = codes = experience = np.empty(0, dtype=np.int64)
+        ids, days, codes, experience = self.columns()
         if customer_id is not None:
             keep = ids == customer_id
             ids, days, codes, experience = ids[keep], days[keep], codes[keep], experience[keep]

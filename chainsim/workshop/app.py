@@ -1,50 +1,82 @@
-"""The workshop page: Mesa's SolaraViz, with the chain drawn and sliders per link.
+"""The workshop page: the chain, live, for a room.
 
-Served by ``chainsim workshop`` (``solara run chainsim/workshop/app.py``). The
-initial scenario comes from the ``CHAINSIM_WORKSHOP_SCENARIO`` environment
-variable. SolaraViz provides the frame, play / pause / step / reset and the
-play speed; this module adds:
+Served by ``chainsim workshop`` (``solara run chainsim.workshop.app``); the
+starting story comes from ``CHAINSIM_WORKSHOP_SCENARIO`` and projector mode
+from ``CHAINSIM_WORKSHOP_PROJECTOR``.
 
-* a scenario picker with the built-in stories, and a compare switch;
-* sliders for each link's capacity and quality and the other teaching knobs,
-  generated from the schema; they change the running business at once, and the
-  room's changes survive a reset;
-* fast-forward buttons (+30 / +90 days);
-* the chain diagram, the charts, and one customer's journey.
+The page is built with Solara, the library Mesa's SolaraViz is made of, but
+not with SolaraViz's own controller: that one steps the model in one thread
+while the page reads it in another, restarts its play settings with every new
+model, and draws matplotlib pictures on the server. Here each page has a
+:class:`~chainsim.workshop.session.Session` (its business, behind a lock),
+redraws from frozen snapshots, plays in a thread that stops when the page
+closes, and draws its charts in the browser (:mod:`chainsim.workshop.charts`).
 """
 
 from __future__ import annotations
 
 import html
+import math
 import os
-import threading
+import time
 
-import numpy as np
 import solara
-from matplotlib.figure import Figure
-from mesa.visualization import SolaraViz
-from mesa.visualization.utils import force_update, update_counter
 
 from ..plots import FUNCTION_COLORS
 from ..scenarios import builtin_scenarios, load_scenario
 from ..schema import FUNCTIONS, UNLIMITED
-from .business import (
-    RECENT_DAYS,
-    VERDICTS,
-    Room,
-    WorkshopModel,
-    journey_of,
-    link_states,
-    verdict_of,
-    pick_customer,
-    slider_specs,
-)
+from .business import RECENT_DAYS, VERDICTS, slider_specs
+from .charts import LiveChart, chart_parts
+from .session import SPEEDS, BusinessView, Session, Snapshot, frame_interval
 
-PLAY_INTERVAL_MS = 150
+#: The fast-forward buttons: a month and a quarter at a time.
+FAST_FORWARD_DAYS = (30, 90)
+#: Always shown; the other teaching knobs fold away under "More knobs".
+CORE = tuple(f"{f}.{k}" for f in FUNCTIONS for k in ("capacity", "quality"))
 
 
 def initial_scenario() -> str:
-    return os.environ.get("CHAINSIM_WORKSHOP_SCENARIO", "balanced")
+    name = os.environ.get("CHAINSIM_WORKSHOP_SCENARIO", "balanced")
+    return name if name in builtin_scenarios() else "balanced"
+
+
+def projector_default() -> bool:
+    return os.environ.get("CHAINSIM_WORKSHOP_PROJECTOR", "") == "1"
+
+
+CSS = """
+.chainsim-page { font-size: 15px; }
+.chainsim-page .v-application--wrap { min-height: 0; }
+.chainsim-toolbar { position: sticky; top: 0; z-index: 20; background: #fafafa;
+  border-bottom: 1px solid #ddd; padding: 6px 10px; display: flex; flex-wrap: wrap;
+  align-items: center; gap: 8px; }
+.chainsim-toolbar .v-input { flex: 0 0 auto; margin-top: 0; padding-top: 0; }
+.chainsim-main { display: flex; gap: 10px; padding: 6px 10px; align-items: flex-start; }
+.chainsim-knobs { flex: 0 0 300px; position: sticky; top: 70px; max-height: calc(100vh - 80px);
+  overflow-y: auto; }
+.chainsim-view { flex: 1 1 auto; min-width: 0; }
+.chainsim-error { color: #b00020; font-weight: bold; }
+/* each redraw repaints only what changed: the chart, the chain, the clock */
+.chain-charts { contain: strict; will-change: transform; }
+.chain-diagram { contain: content; }
+.journey td, .journey th { padding: 0 10px 0 0; font-size: 90%; }
+[data-testid=clock] { display: inline-block; min-width: 150px; contain: content; }
+.chainsim-changes li { margin: 0; }
+.chainsim-projector { font-size: 20px; }
+.chainsim-projector .chainsim-toolbar { padding: 2px 6px; gap: 4px; flex-wrap: nowrap; }
+.chainsim-projector .chainsim-toolbar .v-btn { font-size: 15px !important;
+  padding: 0 6px !important; min-width: 0 !important; letter-spacing: 0 !important; }
+.chainsim-projector .chainsim-toolbar .story-select { min-width: 175px; max-width: 175px; }
+.chainsim-projector .chainsim-toolbar .speed-select { max-width: 128px; }
+.chainsim-projector .chainsim-knobs { flex-basis: 300px; top: 64px;
+  max-height: calc(100vh - 70px); }
+.chainsim-projector .knob-slider label { font-size: 18px !important; }
+.chainsim-projector .chainsim-changes { font-size: 24px; font-weight: bold; }
+.chainsim-projector .chain-link { font-size: 17px; padding: 4px 6px !important;
+  min-width: 0 !important; }
+.chainsim-projector .chain-diagram { font-size: 18px; }
+.chainsim-projector .verdict { font-size: 20px; font-weight: bold; }
+"""
 
 
 # -- the chain ----------------------------------------------------------------------
@@ -54,10 +86,10 @@ def _capacity_text(capacity) -> str:
     return "unlimited" if capacity == UNLIMITED else f"{capacity:g}"
 
 
-def chain_html(label: str, model) -> str:
+def chain_html(business: BusinessView) -> str:
     """Four links side by side: queue, load, people lost lately; the weakest stands out."""
     boxes = []
-    for state in link_states(model):
+    for state in business.links:
         name = state["name"]
         load = round(100 * state["utilization"])
         border = "4px solid #d62728" if state["weakest"] else "2px solid #999"
@@ -67,252 +99,322 @@ def chain_html(label: str, model) -> str:
         boxes.append(
             f'<div class="chain-link" data-link="{name}" data-queue="{state["queue"]}" '
             f'data-weakest="{str(state["weakest"]).lower()}" '
-            f'style="flex:1;border:{border};border-radius:8px;padding:8px;min-width:140px;'
+            f'style="flex:1;border:{border};border-radius:8px;padding:8px;min-width:130px;'
             f'background:#fff">'
-            f'<div style="font-weight:bold;color:{FUNCTION_COLORS[name]}">{name.capitalize()}</div>'
-            f"{badge}<div>{queue}</div>"
-            f'<div>load: {load} %</div>'
+            f'<div style="font-weight:bold;color:{FUNCTION_COLORS[name]}">{name.capitalize()}'
+            f"</div>{badge}<div>{queue}</div>"
+            f"<div>load: {load} %</div>"
             f'<div style="background:#eee;height:8px;border-radius:4px">'
             f'<div style="width:{load}%;height:8px;border-radius:4px;'
             f'background:{FUNCTION_COLORS[name]}"></div></div>'
             f'<div style="font-size:85%">capacity {_capacity_text(state["capacity"])} '
             f'&middot; quality {state["quality"]:.2f}</div>'
-            f'<div style="font-size:85%">lost, last {RECENT_DAYS} days: <b>{state["lost"]}</b></div>'
-            "</div>")
-    verdict = verdict_of(model)
+            f'<div style="font-size:85%">lost, last {RECENT_DAYS} days: <b>{state["lost"]}</b>'
+            "</div></div>")
+    verdict = business.verdict
     arrow = '<div style="align-self:center;font-size:24px;color:#777">&#10140;</div>'
     weak_handoff = verdict is not None and verdict.link == "handoff"
     color = "#d62728" if weak_handoff else "#777"
     handoff = (f'<div class="chain-link" data-link="handoff" '
                f'data-weakest="{str(weak_handoff).lower()}" style="align-self:center;'
-               f'font-size:80%;color:{color};text-align:center;'
+               f"font-size:80%;color:{color};text-align:center;"
                f'{"font-weight:bold" if weak_handoff else ""}">'
-               f"&#10140;<br>hand-off<br>{model.params.handoff.quality:.2f}"
+               f"&#10140;<br>hand-off<br>{business.handoff_quality:.2f}"
                f'{"<br>weakest link" if weak_handoff else ""}</div>')
     row = boxes[0] + arrow + boxes[1] + handoff + boxes[2] + arrow + boxes[3]
-    book = model.customers
     if verdict is None:
         said = "working out the weakest link (the same as <code>chainsim run</code>) ..."
     else:
         said = html.escape(verdict.text)
-    return (f'<div style="margin:4px 0"><b>{html.escape(label)}</b> &mdash; day {model.day}: '
-            f"{book.active:,} active customers, {book.promoters:,} promoters, "
-            f"{book.detractors:,} detractors</div>"
+    return (f'<div style="margin:4px 0"><b>{html.escape(business.label)}</b> &mdash; '
+            f"day {business.day}: {business.active:,} active customers, "
+            f"{business.promoters:,} promoters, {business.detractors:,} detractors</div>"
             f'<div style="display:flex;gap:6px;align-items:stretch">{row}</div>'
             f'<div class="verdict" data-weakest="{verdict.link if verdict else ""}" '
             f'style="margin:4px 0 10px 0">{said}</div>')
 
 
 @solara.component
-def ChainDiagram(model: WorkshopModel):
-    update_counter.get()
-    businesses = model.businesses()
-    keys = [VERDICTS.key(business.params) for _, business in businesses]
-
-    def redraw_when_the_verdicts_are_in():
-        if all(verdict_of(business) is not None for _, business in businesses):
-            return
-
-        def wait():
-            try:
-                for _, business in businesses:
-                    VERDICTS.wait(business.params, timeout=300)
-            except TimeoutError:
-                return
-            force_update()
-
-        threading.Thread(target=wait, daemon=True).start()
-
-    solara.use_effect(redraw_when_the_verdicts_are_in, keys)
-    parts = [chain_html(label, business) for label, business in businesses]
-    solara.HTML(tag="div", unsafe_innerHTML="".join(parts),
-                attributes={"data-testid": "chain-diagram"}, classes=["chain-diagram"])
-
-
-#: The fast-forward buttons: a month and a quarter at a time.
-FAST_FORWARD_DAYS = (30, 90)
+def ChainDiagram(frame: solara.Reactive[Snapshot]):
+    snapshot = frame.value
+    parts = "".join(chain_html(b) for b in snapshot.businesses)
+    solara.HTML(tag="div", unsafe_innerHTML=parts,
+                attributes={"data-testid": "chain-diagram", "data-day": str(snapshot.day),
+                            "data-story": snapshot.story, "data-version": str(snapshot.version)},
+                classes=["chain-diagram"])
 
 
 @solara.component
-def FastForward(model: WorkshopModel):
-    """Jump ahead a month or a quarter, with one redraw at the end."""
-    def jump(days: int):
-        model.advance(days)
-        force_update()
-
-    with solara.Row(classes=["fast-forward"]):
-        for days in FAST_FORWARD_DAYS:
-            solara.Button(f"+{days} days", on_click=lambda days=days: jump(days), outlined=True)
-
-
-# -- the charts ---------------------------------------------------------------------
-
-CHARTS = (
-    ("Flows through the chain (per day)",
-     ("leads_new", "first_purchases", "repeat_purchases", "deliveries", "cancelled_orders",
-      "complaints", "churned")),
-    ("Queues", ("sales_queue", "operations_queue", "service_queue")),
-    ("Utilization", tuple(f"{f}_utilization" for f in FUNCTIONS)),
-    ("Satisfaction", ("satisfaction_mean",)),
-    ("Customers", ("active_customers", "repeat_purchases_total")),
-    ("Money (per day)", ("revenue", "profit")),
-)
-COLORS = {**{f"{f}_{k}": c for f, c in FUNCTION_COLORS.items() for k in ("queue", "utilization")},
-          "leads_new": "#1b9e77", "first_purchases": "#d95f02", "repeat_purchases": "#66a61e",
-          "deliveries": "#7570b3", "cancelled_orders": "#a6761d", "complaints": "#e7298a",
-          "churned": "#666666",
-          "satisfaction_mean": "#1f78b4", "active_customers": "#1f78b4",
-          "repeat_purchases_total": "#66a61e", "revenue": "#1f78b4", "profit": "#33a02c"}
-
-
-def charts_figure(model: WorkshopModel) -> Figure:
-    """The live charts, one figure; in compare mode the proposal is dashed."""
-    fig = Figure(figsize=(12, 6.4), layout="constrained")
-    axes = list(fig.subplots(2, 3).flat)
-    for (title, _), ax in zip(CHARTS, axes, strict=True):
-        ax.set_title(title, fontsize=9, loc="left")
-        ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=7)
-    for style, (label, business) in zip(("-", "--"), model.businesses(), strict=False):
-        data = business.datacollector.model_vars
-        days = data.get("day", [])
-        if not days:
-            continue
-        series = {**data, "repeat_purchases_total": np.cumsum(data["repeat_purchases"])}
-        for (_, columns), ax in zip(CHARTS, axes, strict=True):
-            for col in columns:
-                name = col.replace("_", " ") + ("" if label == "business" else f" ({label})")
-                ax.plot(days, series[col], ls=style, color=COLORS[col], label=name, lw=1.2)
-    for ax, (title, _) in zip(axes, CHARTS, strict=True):
-        if title == "Utilization":
-            ax.set_ylim(-0.02, 1.02)  # shares: keep the scale fixed
-        elif title == "Satisfaction":  # 1 = as promised; a quick recovery can lift it a little
-            ax.set_ylim(-0.02, 1.12)
-        if ax.lines:
-            ax.legend(fontsize=6, loc="upper left")
-    return fig
-
-
-@solara.component
-def Charts(model: WorkshopModel):
-    counter = update_counter.get()
-    fig = charts_figure(model)
-    with solara.Column(classes=["chain-charts"]):
-        solara.FigureMatplotlib(fig, dependencies=[counter, id(model)], format="png")
+def Charts(session: Session, frame: solara.Reactive[Snapshot], projector: bool):
+    snapshot = frame.value
+    layout, data = solara.use_memo(lambda: chart_parts(snapshot, projector=projector),
+                                   [snapshot.version, projector])
+    height = "calc(100vh - 410px)" if projector else "600px"
+    # the attributes stay the same from one redraw to the next (a change would make the
+    # page lay the chart out again); the day drawn is in the chart's data-drawn
+    LiveChart(layout, data, label=str(snapshot.day), on_drawn=session.drawn, attributes={
+        "style": f"height: {height}; min-height: 280px; width: 100%;",
+        "class": "chain-charts"})
 
 
 # -- follow a customer ----------------------------------------------------------------
 
 
+def follow_html(follow: dict | None) -> str:
+    """The followed customer's story so far, as a small table."""
+    if follow is None:
+        return "No customer yet: step the business forward."
+    sat = follow["satisfaction"]
+    rows = "".join(
+        f"<tr><td style='text-align:right'>{r['day']}</td><td>{html.escape(r['event'])}</td>"
+        f"<td>{html.escape(r['function'])}</td></tr>"
+        for r in follow["journey"])
+    return (f"<p><b>Customer {follow['id']}</b> is now "
+            f"<i>{html.escape(follow['place'].replace('_', ' '))}</i>; satisfaction "
+            f"{'-' if sat is None else f'{sat:.2f}'}, {follow['problems']} problem(s), "
+            f"{follow['orders']} order(s).</p>"
+            "<table class='journey'><tr><th>day</th><th>event</th><th>link</th></tr>"
+            f"{rows}</table>")
+
+
 @solara.component
-def FollowCustomer(model: WorkshopModel):
-    update_counter.get()
-    chosen = solara.use_reactive(None)
-    cid = chosen.value
-    if cid is None or not 0 <= cid < model.customers.n:
-        cid = pick_customer(model)  # until the room picks one, follow an active customer
+def FollowCustomer(session: Session, followed: solara.Reactive[dict | None], show):
+    follow = followed.value
     with solara.Card("Follow a customer", classes=["follow-customer"]):
         with solara.Row():
-            solara.InputInt("Customer id", value=cid, on_value=chosen.set)
-            solara.Button("Pick another", on_click=lambda: chosen.set(
-                pick_customer(model, rng_seed=(cid or 0) + model.day + 1)))
-        if cid is None:
-            solara.Text("No customer yet: step the business forward.")
-            return
-        book = model.customers
-        from ..customers import PLACES
-
-        sat = book.satisfaction[cid]
-        solara.Markdown(
-            f"**Customer {cid}** is now *{PLACES[book.place[cid]]}*; "
-            f"satisfaction {'-' if sat != sat else f'{sat:.2f}'}, "
-            f"{int(book.problems[cid])} problem(s), {int(book.orders[cid])} order(s).")
-        rows = journey_of(model, cid)[-30:]
-        lines = ["| day | event | link |", "|---:|---|---|"]
-        lines += [f"| {r['day']} | {r['event'].replace('_', ' ')} | {r['function']} |"
-                  for r in rows]
-        solara.Markdown("\n".join(lines))
+            solara.InputInt("Customer id", value=follow["id"] if follow else 0,
+                            on_value=lambda v: show(session.follow(v)))
+            solara.Button("Pick another", on_click=lambda: show(session.follow_another()))
+        # one widget whose content changes: no widgets made and dropped as the story grows
+        solara.HTML(tag="div", unsafe_innerHTML=follow_html(follow))
 
 
-# -- the sidebar: scenario, compare, sliders ------------------------------------------
-
-
-#: Always shown; the other teaching knobs fold away under "More knobs".
-CORE = tuple(f"{f}.{k}" for f in FUNCTIONS for k in ("capacity", "quality"))
+# -- the knobs -------------------------------------------------------------------------
 
 
 @solara.component
-def Sliders(model: solara.Reactive[WorkshopModel], base_name: str):
-    specs = slider_specs(load_scenario(base_name))
+def KnobSlider(session: Session, spec, initial, show):
+    """One schema knob as a slider; moving it changes the running business at once."""
+    value = solara.use_reactive(initial)
+    changed = solara.use_reactive(spec.path in session.changes)
+
+    def on_value(v):
+        v = int(v) if spec.integer else float(v)
+        snap = session.change(spec.path, v)
+        if snap.error is None:
+            value.set(v)
+            changed.set(True)
+        show(snap)
+
+    widget = solara.SliderInt if spec.integer else solara.SliderFloat
+    with solara.Tooltip(spec.help):
+        with solara.Div(classes=["knob-slider"], attributes={"data-knob": spec.path}):
+            widget(f"{spec.label}: {value.value:g}{' *' if changed.value else ''}",
+                   value=value.value, min=spec.min, max=spec.max, step=spec.step,
+                   on_value=on_value)
+
+
+@solara.component
+def Knobs(session: Session, story: str, show):
+    specs = slider_specs(load_scenario(story))
+    current = dict(session.changes)
+    solara.Markdown("**The links** (changes apply at once)")
     for spec in specs:
         if spec.path in CORE:
-            KnobSlider(model, spec)
+            KnobSlider(session, spec, current.get(spec.path, spec.value), show)
     with solara.Details("More knobs: word of mouth, patience, promises, hand-off, loyalty"):
         for spec in specs:
             if spec.path not in CORE:
-                KnobSlider(model, spec)
+                KnobSlider(session, spec, current.get(spec.path, spec.value), show)
 
 
 @solara.component
-def KnobSlider(model: solara.Reactive[WorkshopModel], spec):
-    """One schema knob as a slider; moving it changes the running business."""
-    update_counter.get()  # redraw the value shown in the label
-    room = model.value.room
+def Changes(changes: solara.Reactive[tuple]):
+    marks, current = changes.value
+    if not marks and not current:
+        return
+    items = "".join(f"<li>day {m.day}: {html.escape(m.text)}</li>" for m in marks)
+    if not items:
+        items = "".join(f"<li>{html.escape(k)} = {v:g}</li>" for k, v in current)
+    solara.HTML(tag="div", unsafe_innerHTML=f"<b>The room's changes</b><ul>{items}</ul>",
+                classes=["chainsim-changes"])
 
-    def on_value(value):
-        model.value.change(spec.path, int(value) if spec.integer else float(value))
-        force_update()
 
-    current = room.changes.get(spec.path, spec.value)
-    widget = solara.SliderInt if spec.integer else solara.SliderFloat
-    changed = " *" if spec.path in room.changes else ""
-    with solara.Tooltip(spec.help):
-        with solara.Div(classes=["knob-slider"], attributes={"data-knob": spec.path}):
-            widget(f"{spec.label}: {current:g}{changed}", value=current, min=spec.min,
-                   max=spec.max, step=spec.step, on_value=on_value)
+@solara.component
+def Clock(frame: solara.Reactive[Snapshot]):
+    snapshot = frame.value
+    measured = snapshot.measured_speed
+    solara.HTML(tag="span", unsafe_innerHTML=(
+        f"day <b>{snapshot.day}</b>"
+        + (f" &middot; {measured:.0f} days/s" if not math.isnan(measured) else "")),
+        attributes={"data-testid": "clock", "data-day": str(snapshot.day)})
+
+
+@solara.component
+def ErrorLine(error: solara.Reactive[str | None]):
+    if error.value:
+        solara.HTML(tag="div", unsafe_innerHTML=html.escape(error.value),
+                    classes=["chainsim-error"])
+
+
+@solara.component
+def VerdictWaiter(session: Session, pending_r: solara.Reactive[tuple], playing, show):
+    """Redraws once the weakest link of a business on the page has been worked out."""
+    pending = pending_r.value
+
+    def wait(cancel):
+        for scenario in pending:
+            VERDICTS.wait(scenario, timeout=600, cancel=cancel)
+            if cancel.is_set():
+                return
+        if pending and not playing.value:  # while playing, the next frame shows it
+            show(session.snapshot())
+
+    solara.use_thread(wait, dependencies=[tuple(VERDICTS.key(sc) for sc in pending)],
+                      intrusive_cancel=False)
+
+
+# -- the page -------------------------------------------------------------------------
+
+
+def _connected(context) -> bool:
+    """Whether the page is still there (a closed or lost tab stops its play loop)."""
+    if context is None:
+        return True
+    try:
+        from solara.server.kernel_context import PageStatus
+
+        return context.closed_event.is_set() is False and any(
+            status == PageStatus.CONNECTED for status in context.page_status.values())
+    except Exception:  # noqa: BLE001 - outside a server (tests): always there
+        return True
 
 
 @solara.component
 def Page():
-    stories = builtin_scenarios()
-    name = solara.use_reactive(initial_scenario())
-    room = solara.use_memo(Room, [name.value])
-    model = solara.use_reactive(None)
-    if model.value is None or model.value.scenario_name != name.value:
-        model.value = WorkshopModel(name.value, room)
+    stories = solara.use_memo(lambda: list(builtin_scenarios()), [])
+    session = solara.use_memo(lambda: Session(initial_scenario()), [])
+    frame = solara.use_reactive(solara.use_memo(session.snapshot, []))
+    # what the toolbar and the knobs show; the frame (each redraw) reaches only the
+    # components that draw it, so a redraw does not rebuild the page
+    setup = solara.use_reactive((session.story, session.compare, session.speed, 0))
+    playing = solara.use_reactive(False)
+    projector = solara.use_reactive(projector_default())
 
-    def set_compare(on: bool):
-        room.compare = on
-        model.value = WorkshopModel(name.value, room, seed=model.value.seed)
+    def context_now():
+        try:
+            from solara.server.kernel_context import get_current_context
 
-    def clear_changes():
-        room.changes.clear()
-        model.value = WorkshopModel(name.value, room, seed=model.value.seed)
+            return get_current_context()
+        except Exception:  # noqa: BLE001 - rendered outside a server
+            return None
 
-    SolaraViz(
-        model,
-        components=[],
-        model_params={"scenario_name": name.value, "room": room,
-                      "seed": {"type": "SliderInt", "value": model.value.seed, "min": 0,
-                               "max": 100, "step": 1, "label": "Seed (applies on Reset)"}},
-        name=f"chainsim workshop: {name.value}",
-        play_interval=PLAY_INTERVAL_MS,
-    ).key(f"viz-{name.value}")
-    with solara.Sidebar():
-        with solara.Card("Scenario"):
-            solara.Select("Story", values=list(stories), value=name)
-            solara.Markdown(f"*{stories[name.value].description}*" if name.value in stories else "")
-            solara.Checkbox(label="Compare: run the room's proposal beside the business as it is",
-                            value=room.compare, on_value=set_compare)
-            solara.Button("Clear the room's changes", on_click=clear_changes, outlined=True)
-        with solara.Card("The links (changes apply at once)"):
-            # a new business (story, compare, clear) brings fresh sliders
-            Sliders(model, name.value).key(f"sliders-{name.value}-{id(model.value)}")
-    with solara.Column(style={"padding": "8px"}):
-        FastForward(model.value)
-        ChainDiagram(model.value)
-        Charts(model.value)
-        FollowCustomer(model.value)
+    context = solara.use_memo(context_now, [])
+    solara.use_effect(lambda: session.close, [])  # the page is gone: stop its business
+
+    # Parts of the page that change less often than each redraw listen to their own
+    # piece of it (Solara redraws a component only when what it reads changes).
+    followed = solara.use_reactive(frame.value.follow)
+    changes = solara.use_reactive((frame.value.marks, frame.value.changes))
+    error = solara.use_reactive(frame.value.error)
+    pending = solara.use_reactive(
+        tuple(b.scenario for b in frame.value.businesses if b.verdict is None))
+
+    def show(snap: Snapshot) -> None:
+        frame.set(snap)
+        followed.set(snap.follow)
+        changes.set((snap.marks, snap.changes))
+        error.set(snap.error)
+        pending.set(tuple(b.scenario for b in snap.businesses if b.verdict is None))
+
+    def renew(snap: Snapshot) -> None:
+        """A new business (story, compare, clear): fresh knobs too."""
+        show(snap)
+        setup.set((session.story, session.compare, session.speed, setup.value[3] + 1))
+
+    def play_loop(cancel):
+        if not playing.value:
+            return
+        last = time.monotonic()
+        lost_since = None
+        while not cancel.is_set() and not session.closed:
+            if _connected(context):
+                lost_since = None
+            else:  # the tab is closed or unreachable: pause after a second
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > 1.0:
+                    session.set_playing(False)
+                    return
+            start = time.monotonic()
+            session.expect_drawing()
+            show(session.frame(start - last))
+            last = start
+            # the page draws at its own pace: the next frame waits until this one is on
+            # screen (a slow laptop gets fewer frames, each with more days, not a backlog)
+            session.wait_drawn(timeout=1.0)
+            cancel.wait(max(0.005, frame_interval() - (time.monotonic() - start)))
+
+    solara.use_thread(play_loop, dependencies=[playing.value], intrusive_cancel=False)
+
+    def set_playing(on: bool) -> None:
+        show(session.set_playing(on))
+        playing.set(on)
+
+    def paused(action):
+        def run(*args):
+            if playing.value:
+                set_playing(False)
+            return action(*args)
+        return run
+
+    story, compare, speed, version = setup.value
+    root = "chainsim-page chainsim-projector" if projector.value else "chainsim-page"
+    solara.Style(CSS)
+    VerdictWaiter(session, pending, playing, show)
+    with solara.Div(classes=[root]):
+        with solara.Div(classes=["chainsim-toolbar"]):
+            solara.Select("Story", values=stories, value=story,
+                          on_value=paused(lambda s: renew(session.switch(s))),
+                          classes=["story-select"])
+            solara.Checkbox(label="Compare", value=compare,
+                            on_value=paused(lambda on: renew(session.set_compare(on))))
+            solara.Button("Reset", on_click=paused(lambda: show(session.reset())),
+                          color="primary", outlined=True)
+            solara.Button("Pause" if playing.value else "Play",
+                          on_click=lambda: set_playing(not playing.value), color="primary")
+            solara.Button("Step", on_click=lambda: show(session.step(1)),
+                          disabled=playing.value, color="primary", outlined=True)
+            for days in FAST_FORWARD_DAYS:
+                solara.Button(f"+{days} days", outlined=True,
+                              on_click=lambda days=days: show(session.step(days)))
+
+            def set_speed(text: str) -> None:
+                show(session.set_speed(int(text.split()[0])))
+                setup.set((story, compare, session.speed, version))
+
+            solara.Select("Speed", values=[f"{s} days/s" for s in sorted(SPEEDS)],
+                          value=f"{speed} days/s", on_value=set_speed,
+                          classes=["speed-select"])
+            Clock(frame)
+            solara.Checkbox(label="Projector", value=projector.value, on_value=projector.set)
+            solara.Button("Clear changes", outlined=True,
+                          on_click=paused(lambda: renew(session.clear_changes())))
+        with solara.Div(classes=["chainsim-main"]):
+            with solara.Div(classes=["chainsim-knobs"], attributes={"data-story": story}):
+                Knobs(session, story, show).key(f"knobs-{story}-{version}")
+                Changes(changes)
+            with solara.Div(classes=["chainsim-view"]):
+                ErrorLine(error)
+                ChainDiagram(frame)
+                Charts(session, frame, projector.value)
+                if not projector.value:
+                    FollowCustomer(session, followed, show)
+
+
+@solara.component
+def Layout(children=[]):  # noqa: B006 - Solara's signature
+    """No app bar or sidebar: the page has its own toolbar."""
+    return solara.Column(children=children, style={"padding": "0", "gap": "0"})
 
 
 page = Page

@@ -36,6 +36,7 @@ PACKAGES = (
     ("font-awesome", "4.5.0"),
     ("mermaid", "10.8.0"),  # loaded by solara.Markdown
     ("katex", "0.16.9"),  # loaded by solara.Markdown
+    ("echarts", "5.4.0"),  # loaded by solara.FigureEcharts: the live charts
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,13 +139,19 @@ class VerdictBoard:
     priced moves on common random numbers, :class:`chainsim.diagnose.Race`),
     for the business as the room has it now: a slider that moves starts a new
     race. Verdicts are kept by scenario, so every page on the server and every
-    reset shares them.
+    reset shares them. The races' runs go to one worker process, so that a room
+    moving sliders never slows the pages the server is drawing; the newest
+    request is served first (the room has usually moved on from the older ones).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 1) -> None:
         self._lock = threading.Lock()
         self._verdicts: dict[str, Any] = {}
-        self._running: set[str] = set()
+        self._ready: dict[str, threading.Event] = {}
+        self._queue: list[tuple[str, Scenario]] = []
+        self._workers = workers
+        self._pool = None
+        self._thread: threading.Thread | None = None
 
     @staticmethod
     def key(scenario: Scenario) -> str:
@@ -157,34 +164,79 @@ class VerdictBoard:
         with self._lock:
             if key in self._verdicts:
                 return self._verdicts[key]
-            if key in self._running:
-                return None
-            self._running.add(key)
-        threading.Thread(target=self._work, args=(key, scenario), daemon=True).start()
+            if key not in self._ready:
+                self._ready[key] = threading.Event()
+                self._queue.append((key, scenario))
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._serve, daemon=True,
+                                                    name="chainsim-verdicts")
+                    self._thread.start()
+            else:  # asked again: serve it next
+                for i, (k, sc) in enumerate(self._queue):
+                    if k == key:
+                        self._queue.append(self._queue.pop(i))
+                        break
         return None
 
-    def _work(self, key: str, scenario: Scenario) -> None:
+    def known(self, scenario: Scenario) -> bool:
+        """Whether the verdict has been worked out (it may be None: the race failed)."""
+        return self.key(scenario) in self._verdicts
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._thread = None
+                    return
+                key, scenario = self._queue.pop()  # newest first
+            try:
+                verdict = self._race(scenario)
+            except Exception:  # noqa: BLE001 - a failed estimate leaves the diagram as it was
+                verdict = None
+            with self._lock:
+                self._verdicts[key] = verdict
+                event = self._ready[key]
+            event.set()
+
+    def _race(self, scenario: Scenario):
         from ..diagnose import Race
 
-        try:
-            verdict = Race(scenario).run().verdict()
-        except Exception:  # noqa: BLE001 - a failed estimate leaves the diagram as it was
-            verdict = None
+        if self._workers <= 0:  # in this process (tests that must not start processes)
+            return Race(scenario).run().verdict()
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from ..startup import defer_unused_mesa_modules
+
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=defer_unused_mesa_modules)
+        return Race(scenario).run(pool=self._pool).verdict()
+
+    def wait(self, scenario: Scenario, timeout: float = 120.0, cancel=None):
+        """Block until the verdict is there (for tests, scripts and a page waiting to redraw).
+
+        ``cancel``, a ``threading.Event``, stops the wait early (returns None).
+        """
+        self.get(scenario)
+        key = self.key(scenario)
         with self._lock:
-            self._verdicts[key] = verdict
-            self._running.discard(key)
-
-    def wait(self, scenario: Scenario, timeout: float = 60.0):
-        """Block until the verdict is there (for tests and scripts)."""
-        import time
-
+            event = self._ready.get(key)
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            verdict = self.get(scenario)
-            if verdict is not None or self.key(scenario) in self._verdicts:
-                return verdict
-            time.sleep(0.05)
-        raise TimeoutError("the weakest link was not worked out in time")
+        while event is not None and not event.is_set():
+            if cancel is not None and cancel.is_set():
+                return None
+            if time.monotonic() > end:
+                raise TimeoutError("the weakest link was not worked out in time")
+            event.wait(0.2)
+        with self._lock:
+            return self._verdicts.get(key)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 #: One board for the whole server.
@@ -193,10 +245,14 @@ VERDICTS = VerdictBoard()
 
 def recent_losses(model: ChainModel, days: int = RECENT_DAYS) -> dict[str, int]:
     """People lost because of each function over the last ``days`` days."""
-    frame = model.datacollector.model_vars
-    if not frame.get("day"):
+    from ..metrics import COLUMNS
+
+    rows = model.datacollector.rows[-days:]
+    if not rows:
         return dict.fromkeys(FUNCTIONS, 0)
-    return {f: int(sum(sum(frame[c][-days:]) for c in cols)) for f, cols in LOSS_SOURCES.items()}
+    index = {c: i for i, c in enumerate(COLUMNS)}
+    return {f: int(sum(row[index[c]] for row in rows for c in cols))
+            for f, cols in LOSS_SOURCES.items()}
 
 
 def most_losses_lately(model: ChainModel, losses: dict[str, int] | None = None) -> str | None:
@@ -238,9 +294,8 @@ def link_states(model: ChainModel) -> list[dict[str, Any]]:
 
 def journey_of(model: ChainModel, customer_id: int) -> list[dict[str, Any]]:
     """One customer's events so far, oldest first."""
-    frame = model.customers.journey(customer_id)
-    return [{"day": int(r.day), "event": str(r.event), "function": str(r.function)}
-            for r in frame.itertuples()]
+    return [{"day": day, "event": event, "function": function}
+            for day, event, function in model.customers.log.events_of(customer_id)]
 
 
 def pick_customer(model: ChainModel, rng_seed: int = 0) -> int | None:

@@ -1,0 +1,206 @@
+"""The workshop's live charts, drawn in the browser by ECharts.
+
+The server sends numbers, not pictures: one ECharts option per redraw (a few
+tens of kilobytes, built in about a millisecond), and the browser draws it.
+Drawing the same six panels with matplotlib on the server cost 0.6-0.7 s of
+CPU and 160-260 KB of PNG per redraw. Everything here is a pure function of a
+:class:`~chainsim.workshop.session.Snapshot`, so it is tested without a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import ipyvuetify
+import numpy as np
+import solara
+import traitlets
+
+from ..plots import FUNCTION_COLORS
+from ..schema import FUNCTIONS
+from .session import Snapshot
+
+#: (title, unit, columns, smoothed over a week?)
+PANELS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("Flows through the chain (per day, 7-day mean)", "people",
+     ("leads_new", "first_purchases", "repeat_purchases", "deliveries", "cancelled_orders",
+      "complaints", "churned"), True),
+    ("Queues (end of day)", "waiting", ("sales_queue", "operations_queue", "service_queue"),
+     False),
+    ("Utilization (7-day mean)", "share", tuple(f"{f}_utilization" for f in FUNCTIONS), True),
+    ("Satisfaction of active customers", "1 = as promised", ("satisfaction_mean",), False),
+    ("Customers", "people", ("active_customers", "promoters", "detractors"), False),
+    ("Money (per day, 7-day mean)", "money", ("revenue", "profit"), True),
+)
+#: The projector shows fewer, larger panels: what the room talks about, titled short.
+PROJECTOR_PANELS = (0, 4, 5)
+PROJECTOR_TITLES = ("Flows (per day)", "Customers", "Money (per day)")
+
+COLORS = {
+    **{f"{f}_{k}": c for f, c in FUNCTION_COLORS.items() for k in ("queue", "utilization")},
+    "leads_new": "#1b9e77", "first_purchases": "#d95f02", "repeat_purchases": "#66a61e",
+    "deliveries": "#7570b3", "cancelled_orders": "#a6761d", "complaints": "#e7298a",
+    "churned": "#666666", "satisfaction_mean": "#1f78b4", "active_customers": "#1f78b4",
+    "promoters": "#33a02c", "detractors": "#e31a1c", "revenue": "#1f78b4", "profit": "#33a02c",
+}
+#: At most this many points per line: a year is drawn day by day, longer runs thinned.
+MAX_POINTS = 400
+SMOOTH_DAYS = 7
+
+
+def _smooth(values: np.ndarray, days: int = SMOOTH_DAYS) -> np.ndarray:
+    """Trailing mean over ``days`` (fewer at the start), like the run's dashboard."""
+    if len(values) == 0:
+        return values
+    cum = np.cumsum(np.nan_to_num(values, nan=0.0))
+    out = cum.copy()
+    out[days:] = cum[days:] - cum[:-days]
+    counts = np.minimum(np.arange(1, len(values) + 1), days)
+    return out / counts
+
+
+def _rounded(values: np.ndarray) -> list:
+    """Four significant figures, NaN as a gap: a smaller message, the same picture."""
+    finite = values[np.isfinite(values)]
+    top = float(np.abs(finite).max()) if len(finite) else 0.0
+    decimals = max(0, 3 - math.floor(math.log10(top))) if top > 0 else 0
+    out = np.round(values, decimals)
+    if decimals == 0:
+        return [None if v != v else int(v) for v in out.tolist()]
+    return [None if v != v else v for v in out.tolist()]
+
+
+def _label(column: str) -> str:
+    return column.replace("_", " ").replace(" mean", "")
+
+
+def chart_option(snapshot: Snapshot, *, projector: bool = False) -> dict[str, Any]:
+    """The ECharts option for a snapshot: one grid per panel, one dataset per business.
+
+    In compare mode the room's proposal is dashed. The room's changes are marked
+    where they happened (a vertical line with what changed).
+    """
+    panels = list(PANELS)
+    if projector:
+        panels = [(title, *PANELS[i][1:]) for i, title in zip(PROJECTOR_PANELS,
+                                                               PROJECTOR_TITLES, strict=True)]
+    cols = 3
+    rows = math.ceil(len(panels) / cols)
+    font = 16 if projector else 12
+    datasets, series = [], []
+    for b, business in enumerate(snapshot.businesses):
+        days = business.series["day"]
+        stride = max(1, math.ceil(len(days) / MAX_POINTS))
+        source: dict[str, list] = {"day": days[::stride].astype(int).tolist()}
+        for _, _, columns, smooth in panels:
+            for col in columns:
+                values = business.series[col]
+                source[col] = _rounded((_smooth(values) if smooth else values)[::stride])
+        datasets.append({"source": source})
+        dashed = b > 0
+        suffix = f" ({business.label})" if len(snapshot.businesses) > 1 else ""
+        for p, (_, _, columns, _) in enumerate(panels):
+            for col in columns:
+                series.append({
+                    "type": "line", "name": _label(col) + suffix, "datasetIndex": b,
+                    "encode": {"x": "day", "y": col}, "xAxisIndex": p, "yAxisIndex": p,
+                    "showSymbol": False, "animation": False, "connectNulls": False,
+                    "color": COLORS[col],
+                    "lineStyle": {"width": 3 if projector else 1.6,
+                                  "type": "dashed" if dashed else "solid"},
+                })
+    if snapshot.marks:  # a dotted line in every panel; what changed, in the first
+        seen = set()
+        for s in series:
+            if s["xAxisIndex"] not in seen:
+                first = not seen
+                seen.add(s["xAxisIndex"])
+                s["markLine"] = {
+                    "symbol": "none", "silent": True, "animation": False,
+                    "lineStyle": {"color": "#444", "type": "dotted", "width": 1.5},
+                    "label": {"show": first, "position": "insideEndTop",
+                              "fontSize": font - 2},
+                    "data": [{"xAxis": m.day, "label": {"formatter": m.text}}
+                             for m in snapshot.marks]}
+    top_pad, height = (17 if projector else 9) / rows, 100 / rows
+    grids, xaxes, yaxes, titles, legends = [], [], [], [], []
+    xmax = max(30, snapshot.day)
+    for p, (title, _unit, columns, _) in enumerate(panels):
+        r, c = divmod(p, cols)
+        left, width = c * 100 / cols, 100 / cols
+        grids.append({"left": f"{left + 4.5:.1f}%", "width": f"{width - 7:.1f}%",
+                      "top": f"{r * height + top_pad + 4:.1f}%",
+                      "height": f"{height - top_pad - 9:.1f}%"})
+        xaxes.append({"type": "value", "gridIndex": p, "min": 0, "max": xmax,
+                      "name": "day" if r == rows - 1 else "", "nameGap": 4,
+                      "axisLabel": {"fontSize": font, "showMaxLabel": False}})
+        y = {"type": "value", "gridIndex": p, "axisLabel": {"fontSize": font}}
+        if title.startswith("Utilization"):
+            y.update(min=0, max=1)
+        if title.startswith("Satisfaction"):
+            y.update(min=0, max=1.1)
+        yaxes.append(y)
+        titles.append({"text": title, "left": f"{left + 1:.1f}%", "top": f"{r * height:.1f}%",
+                       "textStyle": {"fontSize": font + 1, "fontWeight": "bold"}})
+        names = [_label(col) + (f" ({b.label})" if len(snapshot.businesses) > 1 else "")
+                 for b in snapshot.businesses for col in columns]
+        legends.append({"data": names, "left": f"{left + 4.5:.1f}%",
+                        "top": f"{r * height + top_pad - 1:.1f}%", "width": f"{width - 6:.1f}%",
+                        "textStyle": {"fontSize": font - 1}, "itemWidth": 14, "itemHeight": 8,
+                        "icon": "rect", "padding": 0, "itemGap": 6})
+    return {"animation": False, "dataset": datasets, "grid": grids, "xAxis": xaxes,
+            "yAxis": yaxes, "title": titles, "legend": legends, "series": series,
+            "tooltip": {"trigger": "axis"}}
+
+
+class LiveChartWidget(ipyvuetify.VuetifyTemplate):
+    """ECharts in the page, fed with JSON strings.
+
+    Solara's own ``FigureEcharts`` takes the option as nested Python lists,
+    which Solara's renderer walks element by element on every redraw looking
+    for widgets (some ten thousand numbers here: most of a redraw's cost); a
+    string it passes as it is, and the browser parses it once. The option comes
+    in two parts: the layout (panels, legends, the room's marks), sent again
+    only when it changes, and the data, sent each redraw and merged into the
+    chart, so the browser redraws the lines without rebuilding the chart. Once
+    a redraw is on screen the page says so (``on_drawn``), so the server never
+    sends a page more than it can draw.
+    """
+
+    template_file = (__file__, "livechart.vue")
+    layout_json = traitlets.Unicode("").tag(sync=True)
+    data_json = traitlets.Unicode("").tag(sync=True)
+    drawn_label = traitlets.Unicode("").tag(sync=True)
+    attributes = traitlets.Dict(default_value=None, allow_none=True).tag(sync=True)
+    on_drawn = traitlets.Callable(None, allow_none=True)
+
+    def vue_drawn(self, label):
+        if self.on_drawn is not None:
+            self.on_drawn(label)
+
+
+@solara.component
+def LiveChart(layout_json: str, data_json: str, label: str = "",
+              attributes: dict | None = None, on_drawn=None):
+    """An ECharts chart from the two halves of :func:`chart_parts`."""
+    return LiveChartWidget.element(layout_json=layout_json, data_json=data_json,
+                                   drawn_label=label, attributes=attributes or {},
+                                   on_drawn=on_drawn)
+
+
+_DATA_KEYS = ("dataset", "xAxis")
+
+
+def chart_parts(snapshot: Snapshot, *, projector: bool = False) -> tuple[str, str]:
+    """:func:`chart_option` as two JSON strings: the layout, and the data of this redraw.
+
+    The layout holds no numbers that change from day to day (the x axes' reach
+    goes with the data), so consecutive redraws share it.
+    """
+    option = chart_option(snapshot, projector=projector)
+    data = {"dataset": option.pop("dataset"),
+            "xAxis": [{"max": axis.pop("max")} for axis in option["xAxis"]]}
+    dumps = lambda x: json.dumps(x, separators=(",", ":"), allow_nan=False)  # noqa: E731
+    return dumps(option), dumps(data)
