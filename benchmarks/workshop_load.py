@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/workshop_load.py                 # 1 page, then 20 pages
     .venv/bin/python benchmarks/workshop_load.py --pages 20 --seconds 30
-    .venv/bin/python benchmarks/workshop_load.py --room          # room mode: scoring time
+    .venv/bin/python benchmarks/workshop_load.py --room 8        # room mode: scoring time
 
 For each run it starts ``chainsim workshop``, opens the pages (each in its own
 browser context, as separate laptops would), presses Play on every page and
@@ -14,7 +14,8 @@ second). Server errors are the tracebacks in its log.
 
 Floors (issue 12): one page on an idle core >= 5 redraws/s and >= 30 days/s;
 20 pages on a 2-core server: no errors, every page >= 1 redraw/s, server
-memory <= 1.5 GB, idle again within 10 s of the pages closing.
+memory <= 1.5 GB, idle again within 10 s of the pages closing; room mode with 8
+teams: a round of 12 months with 5 replications each scored within 10 s.
 """
 
 from __future__ import annotations
@@ -193,13 +194,66 @@ def play(pages: int, seconds: float, story: str) -> dict:
             "idle_after_close_s": idle_after}
 
 
+def room_round(teams: int, story: str) -> dict:
+    """Room mode: ``teams`` team pages join and submit; seconds from Play to the scoreboard."""
+    import re
+
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as log:
+        proc, url = start_server([story, "--room", "--out", f"{tmp}/room"], log)
+        try:
+            log.seek(0)
+            text = log.read()
+            code = re.search(r"with the code (\w+)", text).group(1)
+            facilitator = re.search(r"facilitator at\s+(\S+)", text).group(1)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+                for i in range(teams):
+                    page = browser.new_context().new_page()
+                    page.goto(url)
+                    page.get_by_label("Join code").fill(code)
+                    page.get_by_label("Team name").fill(f"team {i + 1}")
+                    page.get_by_role("button", name="Join").click()
+                    page.locator(".team-page").wait_for(timeout=60_000)
+                    slider = page.locator('[data-lever="operations.capacity"] [role=slider]')
+                    slider.focus()
+                    for _ in range(i % 4):
+                        slider.press("ArrowRight")
+                    page.get_by_role("button", name="Submit").click()
+                    page.get_by_text("Submitted for round 1").wait_for(timeout=30_000)
+                fac = browser.new_context().new_page()
+                fac.goto(facilitator)
+                fac.locator("[data-testid=join-info]").wait_for(timeout=60_000)
+                start = time.monotonic()
+                fac.get_by_role("button", name=re.compile("Play round 1")).click()
+                fac.locator(".scoreboard").wait_for(timeout=300_000)
+                seconds = time.monotonic() - start
+                browser.close()
+        finally:
+            stop_server(proc)
+        log.seek(0)
+        errors = log.read().count("Traceback")
+    return {"teams": teams, "months": 12, "reps": 5, "seconds_to_scoreboard": seconds,
+            "server_errors": errors}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, nargs="*", default=[1, 20])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--story", default="balanced")
+    parser.add_argument("--room", type=int, metavar="TEAMS", default=0,
+                        help="instead: room mode with this many teams (the floor: 8)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.room:
+        r = room_round(args.room, args.story)
+        print(json.dumps(r, indent=2) if args.json else
+              f"room mode, {r['teams']} teams, a round of {r['months']} months with "
+              f"{r['reps']} replications each: scoreboard {r['seconds_to_scoreboard']:.1f} s "
+              f"after Play (floor: 10 s); server errors: {r['server_errors']}")
+        return
     results = [play(n, args.seconds, args.story) for n in args.pages]
     if args.json:
         print(json.dumps(results, indent=2))

@@ -205,14 +205,39 @@ def build_parser() -> Parser:
         chainsim workshop
         chainsim workshop lawn_care --port 8800
         chainsim workshop weak_operations --projector
+        chainsim workshop weak_operations --room --host 0.0.0.0 --rounds 3
+        chainsim workshop silo_handoff --room --silo
+        chainsim workshop --room --resume rooms/weak_operations-20261203-101500
         """)
     p.add_argument("scenario", metavar="SCENARIO", nargs="?", default="balanced",
                    help="built-in scenario to start with (default: balanced)")
     p.add_argument("--port", type=_port, default=8765, metavar="P",
-                   help="port on 127.0.0.1 (default 8765)")
+                   help="port to serve on (default 8765)")
     p.add_argument("--projector", action="store_true",
                    help="start in projector mode: large type, controls on top, fewer charts "
                         "(a switch on the page too)")
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
+                   help="address to serve on (default 127.0.0.1: this machine only; "
+                        "0.0.0.0 lets laptops on the same network join a room)")
+    room = p.add_argument_group("room mode: teams compete on the same market, round by round")
+    room.add_argument("--room", action="store_true",
+                      help="run a game for teams: a join code, budgets, rounds, a scoreboard")
+    room.add_argument("--silo", action="store_true",
+                      help="the silo variant: each team member owns one function's budget and "
+                           "sees only that function's figure until the debrief")
+    room.add_argument("--budget", type=_positive_float, metavar="AMOUNT",
+                      help="money a month each team may add each round (default: as diagnose)")
+    room.add_argument("--rounds", type=_whole_number(1, 20), default=3, metavar="N",
+                      help="rounds (default 3)")
+    room.add_argument("--months", type=_whole_number(1, 60), default=12, metavar="M",
+                      help="months each round runs (default 12)")
+    room.add_argument("--reps", type=_whole_number(2, 30, why=" (a confidence interval needs "
+                                                          "two)"), default=5, metavar="R",
+                      help="replications of every team's business (default 5)")
+    room.add_argument("--out", type=Path, metavar="DIR",
+                      help="folder the session is saved in (default rooms/<story>-<time>/)")
+    room.add_argument("--resume", type=Path, metavar="DIR",
+                      help="carry on the room saved in DIR (after a restart)")
     p.set_defaults(handler=cmd_workshop)
 
     p = command("report", "Summarize a sweep: means with 95 % CIs, sensitivity indices, "
@@ -485,20 +510,32 @@ def cmd_workshop(args) -> int:
 
     from .scenarios import builtin_scenarios
 
+    room_only = [flag for flag, given in (("--silo", args.silo), ("--budget", args.budget),
+                                          ("--out", args.out), ("--resume", args.resume))
+                 if given]
+    if room_only and not args.room:
+        raise UsageError(f"{room_only[0]} is for room mode: add --room")
     if args.scenario not in builtin_scenarios():
         from .scenarios import resolve_path
 
         resolve_path(args.scenario)  # an unknown name: one line with suggestions
         raise UsageError(f"the workshop starts from a built-in scenario, not a file: "
                          f"{args.scenario} (built-in: {', '.join(builtin_scenarios())})")
-    with socket.socket() as probe:
+    try:
+        family = socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)[0][0]
+    except (socket.gaierror, UnicodeError, ValueError):
+        raise UsageError(f"--host {args.host}: not an address of this machine "
+                         "(e.g. 127.0.0.1, or 0.0.0.0 for every network)") from None
+    with socket.socket(family) as probe:
         # as the server will: a port left in TIME_WAIT is free, a listening one is not
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", args.port))
-        except OSError:
-            raise UsageError(f"port {args.port} is in use on 127.0.0.1; "
-                             "pick another with --port") from None
+            probe.bind((args.host, args.port))
+        except OSError as err:
+            if err.errno in (98, 48, 10048):  # address in use (Linux, macOS, Windows)
+                raise UsageError(f"port {args.port} is in use on {args.host}; "
+                                 "pick another with --port") from None
+            raise UsageError(f"--host {args.host}: cannot serve there ({err.strerror})") from None
     from .workshop import assets
 
     if assets.missing():  # the page needs them; without them it would never draw
@@ -508,8 +545,6 @@ def cmd_workshop(args) -> int:
         except (OSError, RuntimeError) as err:
             raise UsageError(f"the workshop's browser assets are missing and could not be "
                              f"fetched from {assets.REGISTRY}: {err}") from None
-    url = f"http://127.0.0.1:{args.port}"
-    print(f"chainsim workshop: {args.scenario} at {url}  (Ctrl-C to stop)", flush=True)
     env = {**os.environ, "CHAINSIM_WORKSHOP_SCENARIO": args.scenario,
            "CHAINSIM_WORKSHOP_PROJECTOR": "1" if args.projector else "",
            "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
@@ -517,12 +552,73 @@ def cmd_workshop(args) -> int:
     # A page whose browser is gone for this long lets its business go (a page that only
     # lost its connection for a moment picks up where it was).
     env.setdefault("SOLARA_KERNEL_CULL_TIMEOUT", "2m")
-    command = [sys.executable, "-m", "solara", "run", "chainsim.workshop.app", "--host", "127.0.0.1",
-               "--port", str(args.port), "--no-open", "--production"]
+    shown = _address_for_others(args.host)
+    url = f"http://{shown}:{args.port}"
+    if args.room:
+        folder, config = _room_folder(args)
+        env["CHAINSIM_ROOM"] = str(folder.resolve())
+        env["CHAINSIM_ROOM_ADDRESS"] = f"{url}/"
+        print(f"chainsim workshop room: {config.story}, {config.rounds} rounds of "
+              f"{config.months} months, {config.budget:,.0f} a month more each round"
+              f"{', silo variant' if config.silo else ''}  (Ctrl-C to stop)")
+        print(f"  teams join at   {url}/   with the code {config.join_code}")
+        print(f"  facilitator at  http://127.0.0.1:{args.port}/facilitator?key="
+              f"{config.facilitator_key}" if args.host in ("127.0.0.1", "0.0.0.0", "::")
+              else f"  facilitator at  {url}/facilitator?key={config.facilitator_key}")
+        print(f"  saved in        {folder}/  (carry on after a restart: --resume {folder})",
+              flush=True)
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print("  anyone on this network who has the code can join; the facilitator's "
+                  "address is printed only here", flush=True)
+    else:
+        print(f"chainsim workshop: {args.scenario} at {url}  (Ctrl-C to stop)", flush=True)
+    command = [sys.executable, "-m", "solara", "run", "chainsim.workshop.app", "--host",
+               args.host, "--port", str(args.port), "--no-open", "--production"]
     try:
         return subprocess.call(command, env=env)
     except KeyboardInterrupt:
         return 0
+
+
+def _address_for_others(host: str) -> str:
+    """What others type to reach a server on ``host``: the machine's own address for 0.0.0.0."""
+    import socket
+
+    if host not in ("0.0.0.0", "::"):
+        return host
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))  # no packet is sent: it only picks a route
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def _room_folder(args):
+    """The room's folder and settings: a new one (config written) or the one resumed."""
+    from .workshop.room import Room, RoomError, new_config
+
+    if args.resume is not None:
+        try:
+            existing = Room.resume(args.resume)
+        except RoomError as err:
+            raise UsageError(str(err)) from None
+        if existing.config.story != args.scenario and args.scenario != "balanced":
+            raise UsageError(f"--resume {args.resume}: that room plays "
+                             f"{existing.config.story}, not {args.scenario}")
+        return args.resume, existing.config
+    folder = args.out or Path("rooms") / f"{args.scenario}-{datetime.now():%Y%m%d-%H%M%S}"
+    if folder.exists() and any(folder.iterdir()):
+        raise UsageError(f"--out {folder}: the folder is not empty; a room starts in a new "
+                         "folder (or carry one on with --resume)")
+    config = new_config(args.scenario, budget=args.budget, months=args.months,
+                        rounds=args.rounds, reps=args.reps, silo=args.silo)
+    room = Room(config, folder)
+    try:
+        room.save_config()
+    except OSError as err:
+        raise UsageError(f"--out {folder}: cannot write there ({err.strerror})") from None
+    return folder, config
 
 
 def cmd_report(args) -> int:

@@ -11,6 +11,7 @@ name, or a path relative to the file). Loading resolves the chain of
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -175,3 +176,38 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
     return dict(parse_assignment(item) for item in items)
+
+
+def scenario_toml(base: str, changes: Mapping[str, Any], *, description: str = "") -> str:
+    """A scenario file that ``extends`` the built-in ``base`` with ``changes`` ({"a.b": v})."""
+    lines = []
+    if description:
+        lines.append(f"description = {json.dumps(description)}")
+    lines.append(f"extends = {json.dumps(base)}")
+    sections: dict[str, dict[str, Any]] = {}
+    for path, value in sorted(changes.items()):
+        section, key = path.split(".", 1)
+        sections.setdefault(section, {})[key] = value
+    for section, values in sections.items():
+        lines += ["", f"[{section}]"]
+        lines += [f"{key} = {json.dumps(value) if isinstance(value, str) else _toml(value)}"
+                  for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def read_changes(path: Path, allowed: Iterable[str]) -> dict[str, Any]:
+    """The ``section.key`` values a scenario file sets among ``allowed`` (its own, not its
+    parent's), checked as a scenario would be."""
+    data = _read_toml(Path(path))
+    allowed = set(allowed)
+    out: dict[str, Any] = {}
+    for section, values in data.items():
+        if not isinstance(values, Mapping):
+            continue
+        for key, value in values.items():
+            if f"{section}.{key}" in allowed:
+                out[f"{section}.{key}"] = value
+    base = data.get("extends")
+    if isinstance(base, str):
+        load_scenario(base).replace(out)  # raises ScenarioError, one line, when out of range
+    return out

@@ -292,6 +292,17 @@ def _connected(context) -> bool:
 
 @solara.component
 def Page():
+    """The single page, or in room mode (``chainsim workshop --room``) the room's pages."""
+    from .roompages import RoomApp, room_mode
+
+    if room_mode():
+        RoomApp()
+    else:
+        SinglePage()
+
+
+@solara.component
+def SinglePage():
     stories = solara.use_memo(lambda: list(builtin_scenarios()), [])
     session = solara.use_memo(lambda: Session(initial_scenario()), [])
     frame = solara.use_reactive(solara.use_memo(session.snapshot, []))
@@ -418,3 +429,7 @@ def Layout(children=[]):  # noqa: B006 - Solara's signature
 
 
 page = Page
+
+#: The page, and in room mode the facilitator's page (the same component routes both).
+routes = [solara.Route(path="/", component=Page, layout=Layout),
+          solara.Route(path="facilitator", component=Page, layout=Layout)]
