@@ -10,6 +10,7 @@ import json
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,9 @@ class WorkshopModel(ChainModel):
         return [("as it is", self), ("the room's proposal", self.twin)]
 
 
+_KEYS: dict[int, tuple[weakref.ref, str]] = {}
+
+
 class VerdictBoard:
     """The weakest link of each business the room looks at, worked out in the background.
 
@@ -155,8 +159,18 @@ class VerdictBoard:
 
     @staticmethod
     def key(scenario: Scenario) -> str:
-        return json.dumps(scenario.model_dump(exclude={"name", "description", "lesson"}),
-                          sort_keys=True, default=str)
+        """What the verdict depends on: every knob (not the name or the story's text).
+
+        Worked out once per scenario object (scenarios are frozen; every redraw asks).
+        """
+        entry = _KEYS.get(id(scenario))
+        if entry is not None and entry[0]() is scenario:
+            return entry[1]
+        key = json.dumps(scenario.model_dump(exclude={"name", "description", "lesson"}),
+                         sort_keys=True, default=str)
+        ident = id(scenario)
+        _KEYS[ident] = (weakref.ref(scenario, lambda _ref: _KEYS.pop(ident, None)), key)
+        return key
 
     def get(self, scenario: Scenario):
         """The scenario's Verdict, or None while it is being worked out (it starts if need be)."""

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..customers import PLACES
+from ..metrics import COLUMNS
 from ..schema import FUNCTIONS, ScenarioError, knobs
 from .business import (
     RECENT_DAYS,
@@ -118,16 +119,35 @@ class Snapshot:
     error: str | None
 
 
-def _view(label: str, model) -> BusinessView:
-    rows = model.datacollector.rows
-    from ..metrics import COLUMNS
+class _Table:
+    """A model's per-day rows as a float table, grown by the days added since the last look.
 
-    index = {c: i for i, c in enumerate(COLUMNS)}
-    if rows:
-        table = np.array(rows, dtype=float)
-        series = {c: table[:, index[c]] for c in (*CHART_COLUMNS, "day")}
-    else:
-        series = {c: np.empty(0) for c in (*CHART_COLUMNS, "day")}
+    Earlier slices stay valid (rows are only added after them), so snapshots can
+    keep views instead of copies.
+    """
+
+    def __init__(self) -> None:
+        self.data = np.empty((0, len(COLUMNS)))
+        self.n = 0
+
+    def update(self, rows: list[tuple]) -> np.ndarray:
+        m = len(rows)
+        if m > self.n:
+            if m > len(self.data):
+                grown = np.empty((max(2 * len(self.data), m, 64), len(COLUMNS)))
+                grown[: self.n] = self.data[: self.n]
+                self.data = grown
+            self.data[self.n:m] = np.array(rows[self.n:m], dtype=float)
+            self.n = m
+        return self.data[:m]
+
+
+_INDEX = {c: i for i, c in enumerate(COLUMNS)}
+
+
+def _view(label: str, model, table: _Table) -> BusinessView:
+    rows = table.update(model.datacollector.rows)
+    series = {c: rows[:, _INDEX[c]] for c in (*CHART_COLUMNS, "day")}
     book = model.customers
     return BusinessView(
         label=label,
@@ -188,6 +208,7 @@ class Session:
         room = Room(changes=dict(self.changes), compare=self.compare)
         self.model = WorkshopModel(self.story, room, seed=self.seed)
         self.seed = self.model.seed
+        self._tables = [_Table() for _ in self.model.businesses()]
         self.marks = []
         self._speed_log.clear()
 
@@ -329,7 +350,8 @@ class Session:
 
     def _snap(self) -> Snapshot:
         self._version += 1
-        businesses = tuple(_view(label, m) for label, m in self.model.businesses())
+        businesses = tuple(_view(label, m, table) for (label, m), table
+                           in zip(self.model.businesses(), self._tables, strict=True))
         follow_model = self.model.businesses()[-1][1]
         follow = _follow(follow_model, self.follow_id)
         if follow is not None:
