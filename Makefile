@@ -9,7 +9,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-full validation bench browser workshop venv clean
+.PHONY: demo test test-full validation bench browser workshop venv wheel-check clean
 
 demo: $(STAMP)
 	$(VENV)/bin/chainsim run balanced --days 365 --out runs/demo
@@ -25,6 +25,9 @@ validation: $(STAMP)
 
 browser:
 	@.ci/install-browser
+
+wheel-check: $(STAMP)
+	.ci/wheel-smoke
 
 workshop: $(STAMP)
 	$(VENV)/bin/chainsim workshop
@@ -44,9 +47,9 @@ $(STAMP): pyproject.toml
 		$$python_bin -m venv $(VENV) || exit 1; \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[workshop,cluster,test]'
 	$(PY) -m chainsim.workshop.assets
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis runs
+	rm -rf $(VENV) .pytest_cache .hypothesis runs rooms sweeps build dist

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from datetime import datetime
@@ -54,8 +55,20 @@ def _whole_number(low: int, high: int | None = None, *, noun: str = "a whole num
 
 _positive_int = _whole_number(1)
 _seed = _whole_number(0)
-_reps = _whole_number(2, why=" (a confidence interval needs two)")
+_reps = _whole_number(2, 10_000, why=" (a confidence interval needs two)")
 _port = _whole_number(1, 65535, noun="a port number")
+
+
+def _scheduler(text: str) -> str:
+    """A Dask scheduler address: tcp://host:port or tls://host:port."""
+    import re
+
+    if not re.fullmatch(r"(tcp|tls)://[A-Za-z0-9._\-]+(:\d{1,5})?|(tcp|tls)://\[[0-9a-fA-F:]+\](:\d{1,5})?",
+                        text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a scheduler address: must look like tcp://host:8786 or "
+            "tls://host:8786")
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -88,6 +101,36 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-verdict", action="store_true",
                    help="skip the weakest link (it takes about fifteen more runs, "
                    "alongside this one)")
+    _add_no_limits(p)
+
+
+def _add_no_limits(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-limits", action="store_true",
+                   help="run even what would take more than six hours or 8 GB "
+                        "(chainsim estimates it first and refuses otherwise)")
+
+
+def _within_limits(args, scenario, *, runs: int = 1, workers: int = 1, what: str,
+                   fix: str = "--days") -> None:
+    """Refuse, in one line with the estimate, work nobody asks for on purpose."""
+    if getattr(args, "no_limits", False):
+        return
+    from .limits import check
+
+    try:
+        check(scenario, runs=runs, workers=workers, what=what, fix=fix)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _workers(args) -> int:
+    """--workers, at most the machine's cores (said when capped)."""
+    from .limits import cap_workers
+
+    workers, note = cap_workers(args.workers, _default_workers())
+    if note:
+        print(f"chainsim: note: {note}", file=sys.stderr)
+    return workers
 
 
 def build_parser() -> Parser:
@@ -183,6 +226,7 @@ def build_parser() -> Parser:
                    help="where to write tornado.png and diagnosis.json "
                    "(default: runs/diagnose-<scenario>-<timestamp>/; with --json: none)")
     p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    _add_no_limits(p)
     p.set_defaults(handler=cmd_diagnose)
 
     p = command("sweep", "Run an experiment: every design point and replication, in "
@@ -196,8 +240,10 @@ def build_parser() -> Parser:
                    help="local processes (default: all cores)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="results directory (default: sweeps/<experiment>/); the same DIR resumes")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on a Dask distributed cluster, e.g. tcp://host:8786")
+    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler,
+                   help="run on a Dask distributed cluster, e.g. tcp://127.0.0.1:8786 "
+                        "(see docs/experiments.md before opening one to a network)")
+    _add_no_limits(p)
     p.set_defaults(handler=cmd_sweep)
 
     p = command("workshop", "Serve the live workshop page: sliders per link, the chain drawn, "
@@ -259,14 +305,24 @@ def _load(ref: str, args) -> Any:
     return load_scenario(ref, overrides, days=args.days, seed=args.seed)
 
 
-def _out_dir(args, name: str) -> Path:
+def _slug(name: str) -> str:
+    from .outputs import slug
+
+    return slug(name)
+
+
+def _out_dir(args, name: str, kind: str) -> Path:
+    """Where a command writes: --out, or runs/<name>-<time>/ (the name made file-safe)."""
     from .outputs import check_out_dir
 
-    out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    out = args.out if args.out is not None else (
+        Path("runs") / f"{_slug(name)}-{datetime.now():%Y%m%d-%H%M%S}")
     try:
-        check_out_dir(out)
+        note = check_out_dir(out, kind)
     except OSError as err:
         raise UsageError(str(err)) from None
+    if note:
+        print(f"chainsim: note: {note}", file=sys.stderr)
     return out
 
 
@@ -316,7 +372,9 @@ def cmd_run(args) -> int:
     from .scenarios import resolve_path
 
     scenario = _load(args.scenario, args)
-    out = _out_dir(args, scenario.name)
+    _within_limits(args, scenario, runs=1 if args.no_verdict else 12,
+                   workers=1 if args.no_verdict else 2, what="this run")
+    out = _out_dir(args, scenario.name, "run")
     background = _verdicts([scenario], args)  # runs while this one runs and is written
     try:
         result = _simulate(scenario, args.journeys)
@@ -346,8 +404,12 @@ def cmd_compare(args) -> int:
 
     a = _load(args.scenario_a, args)
     b = _load(args.scenario_b, args)
-    label_a, label_b = a.name, b.name if b.name != a.name else f"{b.name}-b"
-    out = _out_dir(args, f"{label_a}-vs-{label_b}")
+    for sc in (a, b):
+        _within_limits(args, sc, runs=1 if args.no_verdict else 12,
+                       workers=1 if args.no_verdict else 2, what="this comparison")
+    label_a = _slug(a.name)
+    label_b = _slug(b.name) if _slug(b.name) != label_a else f"{label_a}-b"
+    out = _out_dir(args, f"{label_a}-vs-{label_b}", "compare")
     background = _verdicts([a, b], args)
     try:
         ra = _simulate(a, args.journeys)
@@ -379,16 +441,34 @@ def cmd_compare(args) -> int:
 
 
 def cmd_list(args) -> int:
+    from .experiments import builtin_experiments
     from .scenarios import builtin_scenarios
 
     scenarios = builtin_scenarios()
-    width = max(len(n) for n in scenarios)
+    experiments = builtin_experiments()
+    if not scenarios:
+        raise UsageError("no built-in scenarios were found: this chainsim installation is "
+                         "incomplete; reinstall it (pip install --force-reinstall chainsim)")
+    width = max(len(n) for n in (*scenarios, *experiments))
     for name, info in scenarios.items():
         print(f"{name:<{width}}  {info.description}")
         if info.lesson:
             wrapped = textwrap.wrap(f"lesson: {info.lesson}", 100 - width - 2)
             print("\n".join(f"{'':<{width}}  {line}" for line in wrapped))
+    if experiments:
+        print("\nexperiments (chainsim sweep NAME):")
+        for name in experiments:
+            print(f"{name:<{width}}  {_experiment_title(experiments[name])}")
     return 0
+
+
+def _experiment_title(path: Path) -> str:
+    import tomllib
+
+    try:
+        return str(tomllib.loads(path.read_text(encoding="utf-8")).get("description", ""))
+    except (OSError, ValueError):
+        return ""
 
 
 def cmd_validate(args) -> int:
@@ -416,15 +496,18 @@ def cmd_diagnose(args) -> int:
     from .outputs import staged_directory, write_json
 
     scenario = _load(args.scenario, args)
-    # with --json, files are written only where asked
-    out = None if args.json and args.out is None else _out_dir(args, f"diagnose-{scenario.name}")
     from .diagnose import all_moves
 
     runs = (1 + len(all_moves())) * args.reps
+    workers = _workers(args)
+    _within_limits(args, scenario, runs=runs, workers=workers, what="this diagnosis",
+                   fix="--reps or --days")
+    # with --json, files are written only where asked
+    out = None if args.json and args.out is None else _out_dir(args, f"diagnose-{scenario.name}",
+                                                              "diagnose")
     with _progress(runs, f"diagnose {scenario.name}") as bar:
         d = diagnose(scenario, budget=args.budget, step=args.step, reps=args.reps,
-                     days=args.days, metric=args.metric,
-                     workers=args.workers or _default_workers(),
+                     days=args.days, metric=args.metric, workers=workers,
                      progress=lambda n: bar.update(n - bar.n))
     data = to_json(d)
     if out is not None:
@@ -469,38 +552,83 @@ def _default_workers() -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .experiments import load_experiment, prepare_directory, sweep
+    from .experiments import JOURNAL, MAX_POINTS, load_experiment, open_directory, sweep
 
-    experiment = load_experiment(args.experiment)
-    out = args.out or Path("sweeps") / experiment.name
+    experiment = load_experiment(args.experiment,
+                                 max_points=None if args.no_limits else MAX_POINTS)
+    if args.scheduler:
+        _need("distributed", "cluster", "--scheduler")
+        workers = args.workers or _default_workers()
+    else:
+        workers = _workers(args)
+    _within_limits(args, experiment.base, runs=experiment.runs, workers=workers,
+                   what="this sweep", fix="design, fewer replications or days")
+    out = args.out if args.out is not None else Path("sweeps") / _slug(experiment.name)
     try:
         from .outputs import check_out_dir
 
         check_out_dir(out)
     except OSError as err:
         raise UsageError(str(err)) from None
-    workers = args.workers or _default_workers()
-    done = prepare_directory(experiment, out)
+    if args.scheduler:  # reach the cluster before writing anything
+        _reach_scheduler(args.scheduler)
+    done, skipped, _ = open_directory(experiment, out)
     where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{workers} workers"
     print(f"{experiment.name}: {experiment.design.kind} design, {len(experiment.points)} points "
           f"x {experiment.replications} replications = {experiment.runs} runs of "
           f"{experiment.days} days")
     if done:
         print(f"resuming {out}: {len(done)} runs already done, {experiment.runs - len(done)} to go")
+    if skipped:
+        print(f"chainsim: note: {skipped} line(s) of {out}/{JOURNAL} could not be used (cut "
+              "short, edited or not this sweep's) and were skipped; their runs run again",
+              file=sys.stderr)
     print(f"running on {where}; results stream to {out}/runs.parquet", flush=True)
     bar = _progress(experiment.runs - len(done), experiment.name)
     try:
         result = sweep(experiment, out, workers=workers, scheduler=args.scheduler,
                        progress=lambda n, total: bar.update(n - bar.n))
-    except (OSError, TimeoutError) as err:
-        if not args.scheduler:
-            raise
-        raise UsageError(f"cannot use the Dask scheduler at {args.scheduler}: {err}") from None
+    except KeyboardInterrupt as err:
+        bar.close()
+        saved = getattr(err, "runs_saved", 0)
+        print(f"chainsim: interrupted: {saved} run(s) finished now and {len(done)} before are "
+              f"saved in {out}/{JOURNAL}; run the same command to carry on", file=sys.stderr)
+        return 130
+    except OSError as err:  # a full disk, a folder made read-only, a lost cluster
+        bar.close()
+        if args.scheduler and getattr(err, "filename", None) is None:
+            raise UsageError(f"lost the Dask scheduler at {args.scheduler}: {err}") from None
+        saved = getattr(err, "runs_saved", 0)
+        print(f"chainsim: error: cannot write in {out}: {err.strerror or err}; the "
+              f"{saved + len(done)} run(s) finished are saved in {out}/{JOURNAL}; make room "
+              "and run the same command to carry on", file=sys.stderr)
+        return 1
     finally:
         bar.close()
     print(f"done: {result.ran} runs now, {result.skipped} before; {result.failed} failed")
     print(f"next: chainsim report {out}")
     return 0
+
+
+def _reach_scheduler(address: str) -> None:
+    """Connect to the Dask scheduler once, so an unreachable one is said before any file."""
+    from distributed import Client
+
+    try:
+        Client(address, timeout="10s").close()
+    except (OSError, TimeoutError, ValueError) as err:
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: "
+                         f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                         ) from None
+
+
+def _need(module: str, extra: str, what: str) -> None:
+    """A one-line error when an optional part of chainsim is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UsageError(f"{what} needs the {extra} extra, which is not installed: "
+                         f"pip install 'chainsim[{extra}]'")
 
 
 def cmd_workshop(args) -> int:
@@ -510,6 +638,7 @@ def cmd_workshop(args) -> int:
 
     from .scenarios import builtin_scenarios
 
+    _need("solara", "workshop", "chainsim workshop")
     room_only = [flag for flag, given in (("--silo", args.silo), ("--budget", args.budget),
                                           ("--out", args.out), ("--resume", args.resume))
                  if given]
@@ -728,8 +857,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chainsim: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        # every command but sweep writes its files all at once, at its end
         print("chainsim: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `chainsim list | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as err:  # a full disk, a read-only folder: said, not a traceback
+        where = f" {err.filename}" if err.filename else ""
+        print(f"chainsim: error: cannot write{where}: {err.strerror or err}; this command's "
+              "files were not written (earlier results are intact)", file=sys.stderr)
+        return 1
 
 
 def entry() -> None:

@@ -34,13 +34,17 @@ killed mid-way is run again, none is recorded twice.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import json
 import math
 import os
+import secrets
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -50,8 +54,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .parallel import RunSpec, run_all, run_spec
-from .scenarios import load_scenario
-from .schema import UNLIMITED, Scenario, ScenarioError, knobs, suggest
+from .scenarios import builtin_dir, load_scenario
+from .schema import MAX_DAYS, UNLIMITED, Scenario, ScenarioError, knobs, suggest
 
 DESIGNS = ("grid", "oat", "lhs", "sobol", "morris")
 SAMPLED = ("lhs", "sobol", "morris")
@@ -65,33 +69,49 @@ METRICS = (
 )
 
 
-class Range(BaseModel):
+#: What an experiment file may ask for: limits a user would not reach by accident (a
+#: sweep this size is days of computing); ``chainsim sweep --no-limits`` lifts MAX_POINTS.
+MAX_LEVELS = 1_000  # levels of one factor
+MAX_SAMPLES = 100_000  # lhs points, Sobol' base samples, Morris trajectories
+MAX_REPLICATIONS = 10_000
+MAX_POINTS = 100_000  # design points of one experiment
+
+
+class Strict(BaseModel):
+    """Experiment tables: typed as strictly as scenarios (no "5" for 5, no true for 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Range(Strict):
     """A continuous factor: sampled between min and max, or ``levels`` even steps."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    min: float
-    max: float
-    levels: int | None = Field(None, ge=2)
+    min: float = Field(allow_inf_nan=False)
+    max: float = Field(allow_inf_nan=False)
+    levels: int | None = Field(None, ge=2, le=MAX_LEVELS)
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _whole_numbers_are_numbers(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class Design(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Design(Strict):
     kind: Literal["grid", "oat", "lhs", "sobol", "morris"]
-    samples: int = Field(32, ge=1, description="lhs: points; sobol: base samples N; "
-                         "morris: trajectories")
-    levels: int = Field(4, ge=2, description="morris: grid levels")
+    samples: int = Field(32, ge=1, le=MAX_SAMPLES, description="lhs: points; sobol: base "
+                         "samples N; morris: trajectories")
+    levels: int = Field(4, ge=2, le=MAX_LEVELS, description="morris: grid levels")
     second_order: bool = Field(False, description="sobol: also second-order indices")
 
 
-class ExperimentFile(BaseModel):
+class ExperimentFile(Strict):
     """What an experiment file may say (validated before any run starts)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     description: str = ""
     scenario: str = "balanced"
-    days: int | None = Field(None, ge=1)
-    replications: int = Field(10, ge=1)
-    seed: int = Field(1, ge=0)
+    days: int | None = Field(None, ge=1, le=MAX_DAYS)
+    replications: int = Field(10, ge=1, le=MAX_REPLICATIONS)
+    seed: int = Field(1, ge=0, le=2**63 - 1)
     metrics: list[str] = Field(default_factory=lambda: ["repeat_purchases", "active_customers",
                                                         "profit"], min_length=1)
     set: dict[str, Any] = Field(default_factory=dict)
@@ -175,15 +195,62 @@ class Experiment:
 # -- loading ------------------------------------------------------------------------
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read and check an experiment file; every problem is one ScenarioError line."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(f"experiment file not found: {path}")
+def builtin_experiments() -> dict[str, Path]:
+    """The experiments that ship with chainsim, by name."""
+    return {p.stem: p for p in sorted(builtin_dir("experiments").glob("*.toml"))}
+
+
+def resolve_experiment(ref: str | Path) -> Path:
+    """An experiment file: a path, or the name of a shipped one (``weakest_link_oat``)."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    text = str(ref)
+    shipped = builtin_experiments()
+    if text.removesuffix(".toml") in shipped and "/" not in text and "\\" not in text:
+        return shipped[text.removesuffix(".toml")]
+    if Path(text).name.removesuffix(".toml") in shipped and not path.exists():
+        hint = f" (the shipped one is: chainsim sweep {Path(text).name.removesuffix('.toml')})"
+    else:
+        hint = f" (shipped experiments: {', '.join(shipped)})"
+    raise ScenarioError(f"experiment file not found: {text}{hint}")
+
+
+def design_size(kind: str, factors: list[Factor], design: Design, base: Scenario) -> int:
+    """How many points a design has, worked out before any is made."""
+    d = len(factors)
+    if kind == "grid":
+        return math.prod(len(f.levels) for f in factors)
+    if kind == "oat":
+        return 1 + sum(sum(1 for v in f.levels if v != base.get(f.path)) for f in factors)
+    if kind == "lhs":
+        return design.samples
+    if kind == "sobol":
+        return design.samples * (2 * d + 2 if design.second_order else d + 2)
+    return design.samples * (d + 1)  # morris
+
+
+def load_experiment(path: str | Path, *, max_points: int | None = MAX_POINTS) -> Experiment:
+    """Read and check an experiment file; every problem is one ScenarioError line.
+
+    ``max_points`` refuses a design larger than that (None: no limit).
+    """
+    path = resolve_experiment(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"TOML syntax error: {err}", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise ScenarioError("the file is not UTF-8 text (save it as UTF-8)",
+                            source=str(path)) from None
+    except OSError as err:
+        raise ScenarioError(f"cannot read the file: {err.strerror or err}",
+                            source=str(path)) from None
+    for table in ("factors", "set"):
+        if table in raw and not isinstance(raw[table], Mapping):
+            raise ScenarioError(f"{table} = {raw[table]!r} is not allowed: must be a table "
+                                f"([{table}] with keys like \"operations.capacity\")",
+                                source=str(path))
     raw["factors"] = _flatten_factors(raw.get("factors", {}))
     raw["set"] = _flatten_factors(raw.get("set", {}))
     try:
@@ -238,6 +305,12 @@ def load_experiment(path: str | Path) -> Experiment:
     if kind == "sobol" and spec.design.samples & (spec.design.samples - 1):
         raise ScenarioError(f"design.samples = {spec.design.samples} is not allowed: Sobol' "
                             "sampling needs a power of 2 (e.g. 32, 64, 128)", source=where)
+    count = design_size(kind, factors, spec.design, base)
+    if max_points is not None and count > max_points:
+        raise ScenarioError(
+            f"the design has {count:,} points x {spec.replications:,} replications = "
+            f"{count * spec.replications:,} runs; the limit is {max_points:,} points (fewer "
+            "levels or samples, or chainsim sweep --no-limits)", source=where)
 
     points, matrix = make_design(kind, factors, spec.design, base, spec.seed)
     return Experiment(path.stem, spec.description, base, tuple(factors), spec.design,
@@ -274,9 +347,12 @@ def _even_levels(knob, low: float, high: float, n: int) -> tuple[Any, ...]:
 
 
 def _describe(err: ValidationError) -> str:
-    first = err.errors(include_url=False)[0]
+    errors = err.errors(include_url=False)
+    first = errors[0]
+    if isinstance(first.get("input"), Mapping):  # a factor's table: say what is wrong in it
+        first = next((e for e in errors if "Range" in map(str, e["loc"])), first)
     loc = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
-    loc = loc.split(".function-after")[0].split(".list[")[0]
+    loc = loc.split(".function-after")[0].split(".list[")[0].replace(".Range", "")
     if first["type"] == "extra_forbidden":
         fields = list(ExperimentFile.model_fields) + list(Design.model_fields) + ["min", "max",
                                                                                     "levels"]
@@ -292,6 +368,23 @@ def _describe(err: ValidationError) -> str:
         return "factors: give at least one factor to vary"
     if first["type"] == "value_error":
         return f"{loc}: {first['ctx']['error']}"
+    kind, ctx = first["type"], first.get("ctx", {})
+    allowed = {
+        "int_type": "a whole number", "int_parsing": "a whole number",
+        "int_from_float": "a whole number", "float_type": "a number",
+        "float_parsing": "a number", "finite_number": "a finite number",
+        "bool_type": "true or false", "string_type": "text in quotes",
+        "list_type": "a list", "dict_type": "a table", "model_type": "a table",
+        "less_than_equal": f"at most {ctx.get('le')}",
+        "greater_than_equal": f"at least {ctx.get('ge')}",
+        "too_short": "not empty",
+    }.get(kind)
+    if allowed is not None:
+        value = first.get("input")
+        shown = "a table" if isinstance(value, Mapping) else (
+            repr(value) if isinstance(value, str) else str(value).lower()
+            if isinstance(value, bool) else str(value))
+        return f"{loc} = {shown} is not allowed: must be {allowed}"
     return f"{loc}: {first['msg']}"
 
 
@@ -347,40 +440,114 @@ class SweepError(ScenarioError):
     """A sweep that cannot start (e.g. the directory holds another experiment)."""
 
 
+LOCK = ".lock"
+
+
 def prepare_directory(experiment: Experiment, out: Path) -> dict[int, dict[str, Any]]:
-    """Create or reopen a sweep directory; return the runs already finished, by id."""
+    """Create or reopen a sweep directory; return the runs already finished, by id.
+
+    A directory is reopened only if it holds this experiment's results; one that
+    holds other files (another experiment, someone's own journal.jsonl) is refused.
+    """
+    return open_directory(experiment, out)[0]
+
+
+def open_directory(experiment: Experiment,
+                   out: Path) -> tuple[dict[int, dict[str, Any]], int, str | None]:
+    """:func:`prepare_directory`, with how many journal lines could not be used, and the
+    key that seals the journal's lines (None in a directory from before the seals)."""
     manifest = out / MANIFEST
     if manifest.exists():
-        try:
-            recorded = json.loads(manifest.read_text())
-        except json.JSONDecodeError:
-            raise SweepError(f"{manifest} is damaged; use another --out") from None
+        recorded = _read_manifest(out)
         if recorded.get("fingerprint") != experiment.fingerprint():
             raise SweepError(f"{out} holds the results of a different experiment "
                              f"({recorded.get('name')!r}); use another --out")
+        key = recorded.get("journal_key")
     else:
+        if out.exists() and any(e for e in out.iterdir() if e.name != LOCK):
+            raise SweepError(f"--out {out}: the folder holds other files and no "
+                             f"{MANIFEST}; a sweep starts in a new or empty folder")
         out.mkdir(parents=True, exist_ok=True)
         from .outputs import write_text_atomic
 
-        data = {"fingerprint": experiment.fingerprint(), **experiment.to_json()}
+        key = secrets.token_hex(16)
+        data = {"fingerprint": experiment.fingerprint(), "journal_key": key,
+                **experiment.to_json()}
         write_text_atomic(manifest, json.dumps(data, indent=1, default=str) + "\n")
-    return read_journal(out)
+    done, skipped = read_journal(out, runs=experiment.runs, key=key)
+    return done, skipped, key
 
 
-def read_journal(out: Path) -> dict[int, dict[str, Any]]:
-    """Finished runs by id. A line cut short by a crash is ignored (and rewritten)."""
+def _read_manifest(out: Path) -> dict[str, Any]:
+    manifest = out / MANIFEST
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+        raise SweepError(f"{manifest} is damaged ({type(err).__name__}); the journal beside it "
+                         "is intact: use another --out, or restore the file") from None
+    if not isinstance(recorded, dict):
+        raise SweepError(f"{manifest} is damaged (not a table); use another --out")
+    return recorded
+
+
+def sign(record: Mapping[str, Any], key: str | None) -> str:
+    """The journal line's seal: HMAC-SHA256 of the record under the sweep's own key."""
+    body = json.dumps({k: v for k, v in record.items() if k != "sig"}, sort_keys=True,
+                      allow_nan=True, separators=(",", ":"))
+    return hmac.new((key or "").encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
+def _usable(record: Any, runs: int | None, key: str | None) -> bool:
+    """A journal line is used only if it has the shape chainsim writes, and its seal."""
+    if not isinstance(record, dict):
+        return False
+    run_id = record.get("run_id")
+    if not isinstance(run_id, int) or isinstance(run_id, bool) or run_id < 0 or (
+            runs is not None and run_id >= runs):
+        return False
+    if record.get("status") not in ("ok", "failed") or not isinstance(record.get("error", ""),
+                                                                       str):
+        return False
+    metrics = record.get("metrics", {})
+    if not isinstance(metrics, dict) or not all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+            for k, v in metrics.items()):
+        return False
+    if key is not None:  # journals written since the seal: every line carries one
+        return hmac.compare_digest(str(record.get("sig", "")), sign(record, key))
+    return True
+
+
+def read_journal(out: Path, *, runs: int | None = None,
+                 key: str | None = None) -> tuple[dict[int, dict[str, Any]], int]:
+    """Finished runs by id, and how many lines could not be used.
+
+    A line cut short by a crash, a line of the wrong shape, one for a run this
+    experiment does not have, or one without the sweep's seal (an edited or
+    forged line) is skipped and counted; the first good record of a run wins.
+    """
     path = out / JOURNAL
     done: dict[int, dict[str, Any]] = {}
+    skipped = 0
     if not path.exists():
-        return done
+        return done, skipped
     with path.open("rb") as fh:
-        for line in fh:
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue  # a torn last line from a killed sweep
-            done.setdefault(int(record["run_id"]), record)
-    return done
+        data = fh.read()
+    lines = data.split(b"\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            if i < len(lines) - 1:  # a torn last line is a killed sweep's, not a problem
+                skipped += 1
+            continue
+        if not _usable(record, runs, key):
+            skipped += 1
+            continue
+        done.setdefault(record["run_id"], record)
+    return done, skipped
 
 
 def _repair_journal(out: Path) -> None:
@@ -393,31 +560,64 @@ def _repair_journal(out: Path) -> None:
                 fh.truncate(data.rfind(b"\n") + 1)
 
 
+@contextmanager
+def sweep_lock(out: Path):
+    """One sweep at a time in a directory: a second gets a one-line refusal."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK
+    fh = path.open("a+")
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX: no lock, as before
+            pass
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise SweepError(f"another sweep is writing to {out} (process {holder}); wait "
+                             "for it to finish, or use another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
 def runs_frame(experiment: Experiment, records: Mapping[int, dict[str, Any]]) -> pd.DataFrame:
     """One row per finished run: ids, seed, factor values, status, metrics.
 
     Rows are sorted by run id, so the content never depends on which worker
     finished first.
     """
+    return runs_table(experiment.points, [f.path for f in experiment.factors],
+                      experiment.base, experiment.replications, experiment.seed,
+                      experiment.days, records)
+
+
+def runs_table(points, factors: list[str], base: Scenario, reps: int, seed: int, days: int,
+               records: Mapping[int, dict[str, Any]]) -> pd.DataFrame:
+    """:func:`runs_frame` from the pieces (``chainsim report`` rebuilds it from the manifest)."""
     rows = []
-    reps = experiment.replications
     for run_id in sorted(records):
         record = records[run_id]
-        point = experiment.points[run_id // reps]
+        point = points[run_id // reps]
         row: dict[str, Any] = {"run_id": run_id, "point": run_id // reps,
-                               "replication": run_id % reps, "seed": experiment.seed,
-                               "days": experiment.days}
-        for f in experiment.factors:
-            value = point.get(f.path, experiment.base.get(f.path))
-            row[f.path] = math.inf if value == UNLIMITED else value
+                               "replication": run_id % reps, "seed": seed, "days": days}
+        for path in factors:
+            value = point.get(path, base.get(path))
+            row[path] = math.inf if value == UNLIMITED else value
         row["status"] = record["status"]
         row["error"] = record.get("error", "")
         metrics = record.get("metrics", {})
         for m in METRICS:
             row[m] = metrics.get(m, math.nan)
         rows.append(row)
-    columns = ["run_id", "point", "replication", "seed", "days",
-               *(f.path for f in experiment.factors), "status", "error", *METRICS]
+    columns = ["run_id", "point", "replication", "seed", "days", *factors, "status", "error",
+               *METRICS]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -439,6 +639,7 @@ class SweepResult:
     skipped: int  # already done before this call
     ran: int
     failed: int  # over the whole directory
+    skipped_lines: int = 0  # journal lines that could not be used
 
 
 def sweep(
@@ -458,29 +659,41 @@ def sweep(
         run: the function a worker calls per run (tests swap in a faulty one).
     """
     out = Path(out)
-    records = prepare_directory(experiment, out)
-    done = set(records)
-    _repair_journal(out)  # a torn last line was already skipped when reading
-    todo = [spec for spec in experiment.specs() if spec.run_id not in done]
-    if progress:
-        progress(0, len(todo))
-    ran = 0
-    last_flush = time.monotonic()
-    with (out / JOURNAL).open("ab") as journal:
-        try:
-            for result in run_all(todo, workers=workers, scheduler=scheduler, run=run):
-                line = json.dumps(result, allow_nan=True) + "\n"
-                journal.write(line.encode())
-                journal.flush()
-                os.fsync(journal.fileno())
-                records[result["run_id"]] = result
-                ran += 1
-                if progress:
-                    progress(ran, len(todo))
-                if time.monotonic() - last_flush >= flush_seconds:
+    with sweep_lock(out):
+        records, skipped, key = open_directory(experiment, out)
+        done = set(records)
+        _repair_journal(out)  # a torn last line was already skipped when reading
+        todo = [spec for spec in experiment.specs() if spec.run_id not in done]
+        if progress:
+            progress(0, len(todo))
+        ran = 0
+        last_flush = time.monotonic()
+        with (out / JOURNAL).open("ab") as journal:
+            try:
+                for result in run_all(todo, workers=workers, scheduler=scheduler, run=run):
+                    if key is not None:
+                        result = {**result, "sig": sign(result, key)}
+                    line = json.dumps(result, allow_nan=True) + "\n"
+                    journal.write(line.encode())
+                    journal.flush()
+                    os.fsync(journal.fileno())
+                    records[result["run_id"]] = result
+                    ran += 1
+                    if progress:
+                        progress(ran, len(todo))
+                    if time.monotonic() - last_flush >= flush_seconds:
+                        write_runs(experiment, out, records)
+                        last_flush = time.monotonic()
+            except BaseException as err:
+                err.add_note(f"chainsim: {ran} runs finished and saved in {out}/{JOURNAL}")
+                err.runs_saved = ran  # type: ignore[attr-defined]
+                raise
+            finally:
+                try:
                     write_runs(experiment, out, records)
-                    last_flush = time.monotonic()
-        finally:
-            write_runs(experiment, out, records)
-    failed = sum(1 for r in records.values() if r["status"] != "ok")
-    return SweepResult(out, experiment.runs, len(done), ran, failed)
+                except OSError:
+                    if sys.exc_info()[0] is None:
+                        raise  # the sweep itself went well: say the table could not be written
+                    # else the first fault is what to say; the journal holds every run
+        failed = sum(1 for r in records.values() if r["status"] != "ok")
+    return SweepResult(out, experiment.runs, len(done), ran, failed, skipped)

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import shutil
 import sys
@@ -56,8 +57,11 @@ def staged_directory(target: Path) -> Iterator[Path]:
 
     If ``target`` does not exist yet, the whole directory is renamed into place
     in one step. If it exists, each file replaces its namesake atomically.
+    Staging folders left by runs into the same place that were killed are
+    removed first.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(target)
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -73,13 +77,63 @@ def staged_directory(target: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def check_out_dir(path: Path) -> None:
-    """Refuse an --out that cannot be a results directory, before any work starts."""
+def remove_stale_staging(target: Path) -> list[Path]:
+    """Remove ``.<name>.partial-<pid>`` folders beside ``target`` whose process is gone."""
+    removed = []
+    for stale in target.parent.glob(f".{target.name}.partial-*"):
+        try:
+            pid = int(stale.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+#: What marks a folder as chainsim's output of each kind (so it may be written again).
+MARKERS = {"run": "manifest.json", "compare": "compare.png", "diagnose": "diagnosis.json"}
+
+
+def slug(name: str, default: str = "scenario") -> str:
+    """A name as one safe file name: a scenario's or experiment's name never becomes a path."""
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip(".-_")[:60]
+    return text or default
+
+
+def check_out_dir(path: Path, kind: str | None = None) -> str | None:
+    """Refuse an --out that cannot be a results directory, before any work starts.
+
+    A folder that already holds something else is refused; one that holds an
+    earlier output of the same kind is written over (the returned note says so).
+    """
+    if str(path) in ("", "."):
+        raise OSError("--out: give a folder for the results (e.g. --out runs/mine), not "
+                      "the current directory")
     if path.exists() and not path.is_dir():
         raise OSError(f"--out {path} is a file, not a directory")
     parent = path if path.exists() else _first_existing_parent(path)
     if not os.access(parent, os.W_OK):
         raise OSError(f"--out {path}: no permission to write in {parent}")
+    if kind is not None and path.is_dir():
+        entries = [e for e in path.iterdir() if not e.name.startswith(".")]
+        if entries:
+            marker = MARKERS[kind]
+            if not (path / marker).exists():
+                raise OSError(f"--out {path}: the folder holds other files and no earlier "
+                              f"chainsim {kind} ({marker}); pick an empty or new folder")
+            return f"writing over the earlier {kind} in {path}/"
+    return None
 
 
 def _first_existing_parent(path: Path) -> Path:

@@ -32,6 +32,7 @@ class SweepData:
     out: Path
     experiment: dict[str, Any]
     runs: pd.DataFrame
+    notes: tuple[str, ...] = ()  # what could not be read, said in report.md
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -46,19 +47,56 @@ class SweepData:
         return self.experiment["design"]["kind"]
 
 
+#: What a sweep's experiment.json must hold for a report (and of which type).
+_MANIFEST_KEYS = {"name": str, "design": dict, "factors": list, "points": list,
+                  "replications": int, "seed": int, "days": int, "metrics": list, "base": dict}
+
+
 def load_sweep(out: str | Path) -> SweepData:
+    """The sweep in ``out``: its manifest, and its runs (rebuilt from the journal when
+    runs.parquet is missing or damaged; the journal is the record, the table a copy)."""
+    from .experiments import JOURNAL, _read_manifest, read_journal, runs_table
+    from .schema import Scenario
+
     out = Path(out)
+    if not out.is_dir():
+        raise ScenarioError(f"{out} is not a folder: give the sweep's folder "
+                            "(chainsim sweep EXPERIMENT --out DIR)")
     if not (out / MANIFEST).is_file():
         raise ScenarioError(f"{out} is not a sweep directory (no {MANIFEST}); "
                             "run 'chainsim sweep EXPERIMENT --out DIR' first")
-    if not (out / RUNS).is_file():
-        raise ScenarioError(f"{out} has no {RUNS} yet: no run has finished")
-    experiment = json.loads((out / MANIFEST).read_text())
-    return SweepData(out, experiment, pd.read_parquet(out / RUNS))
+    experiment = _read_manifest(out)
+    for key, kind in _MANIFEST_KEYS.items():
+        if not isinstance(experiment.get(key), kind):
+            raise ScenarioError(f"{out / MANIFEST} is damaged ({key!r} is missing or not a "
+                                f"{kind.__name__}); the journal beside it is intact")
+    notes: list[str] = []
+    runs = None
+    if (out / RUNS).is_file():
+        try:
+            runs = pd.read_parquet(out / RUNS)
+        except Exception as err:  # noqa: BLE001 - pyarrow raises several kinds
+            notes.append(f"{RUNS} could not be read ({type(err).__name__}); the runs were "
+                         f"read from {JOURNAL}")
+    if runs is None or not {"point", "replication", "status"} <= set(runs.columns):
+        try:
+            base = Scenario.from_dict(experiment["base"])
+        except ScenarioError as err:
+            raise ScenarioError(f"{out / MANIFEST} is damaged (base: {err})") from None
+        records, skipped = read_journal(out, runs=len(experiment["points"])
+                                        * experiment["replications"],
+                                        key=experiment.get("journal_key"))
+        if skipped:
+            notes.append(f"{skipped} line(s) of {JOURNAL} could not be used and were skipped")
+        runs = runs_table(experiment["points"], [f["path"] for f in experiment["factors"]],
+                          base, experiment["replications"], experiment["seed"],
+                          experiment["days"], records)
+    return SweepData(out, experiment, runs, tuple(notes))
 
 
 def point_table(data: SweepData, metrics: list[str]) -> pd.DataFrame:
     """Per point and metric: n, mean, sd, CI (failed runs left out)."""
+    columns = ["point", *data.factors, "metric", "runs", "mean", "sd", "ci_low", "ci_high"]
     rows = []
     for point, group in data.ok.groupby("point"):
         base = {"point": int(point), **{f: group[f].iloc[0] for f in data.factors}}
@@ -66,7 +104,7 @@ def point_table(data: SweepData, metrics: list[str]) -> pd.DataFrame:
             mean, sd, lo, hi = mean_ci(group[m].to_numpy())
             rows.append({**base, "metric": m, "runs": len(group), "mean": mean, "sd": sd,
                          "ci_low": lo, "ci_high": hi})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def paired_effects(data: SweepData, metric: str) -> pd.DataFrame:
@@ -296,24 +334,44 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> list[str]:
 
 
 def write_report(out: str | Path) -> list[Path]:
-    """Write points.csv, the figures and report.md into the sweep directory."""
-    import matplotlib.pyplot as plt
+    """Write points.csv, the figures and report.md into the sweep directory.
+
+    Everything is written to a staging folder first and moved into place file
+    by file once all are made: a report that fails halfway leaves the earlier
+    report as it was, never half a points.csv.
+    """
+    import os
+    import shutil
 
     data = load_sweep(out)
+    stage = data.out / f".report-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        names = _write_report(data, stage)
+        for name in names:
+            os.replace(stage / name, data.out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [data.out / name for name in names]
+
+
+def _write_report(data: SweepData, where: Path) -> list[str]:
+    import matplotlib.pyplot as plt
+
     exp = data.experiment
     metrics = exp["metrics"]
-    written: list[Path] = []
+    written: list[str] = []
 
     def save(fig, name: str) -> str:
-        path = data.out / name
-        fig.savefig(path, dpi=110)
+        fig.savefig(where / name, dpi=110)
         plt.close(fig)
-        written.append(path)
+        written.append(name)
         return name
 
     table = point_table(data, metrics)
-    table.to_csv(data.out / "points.csv", index=False)
-    written.append(data.out / "points.csv")
+    table.to_csv(where / "points.csv", index=False)
+    written.append("points.csv")
 
     total, finished = len(exp["points"]) * exp["replications"], len(data.runs)
     failed = int((data.runs.status != "ok").sum())
@@ -333,7 +391,11 @@ def write_report(out: str | Path) -> list[Path]:
     if finished < total:
         lines.append("  - the sweep is incomplete: run the same `chainsim sweep` command again "
                      "to resume it")
+    lines += [f"- note: {note}" for note in data.notes]
     lines.append("")
+    if data.ok.empty:
+        lines += ["No run has finished yet: there is nothing to analyse.", ""]
+        metrics = []
 
     for metric in metrics:
         lines += [f"## {metric}", ""]
@@ -366,6 +428,11 @@ def write_report(out: str | Path) -> list[Path]:
                               "money, among the levels that strengthen a link): "
                               + priced.verdict().text, ""]
         elif data.kind in ("sobol", "morris"):
+            missing = len(exp["points"]) - data.ok.point.nunique()
+            if missing:
+                lines += [f"{data.kind.capitalize()} indices need every design point; "
+                          f"{missing} have no finished run yet.", ""]
+                continue
             indices = sensitivity(data, metric)
             name = save(index_bars(indices, data.kind, metric, title), f"{data.kind}_{metric}.png")
             lines += [*markdown_table(indices), "", f"![indices]({name})", ""]
@@ -387,7 +454,6 @@ def write_report(out: str | Path) -> list[Path]:
                 lines.append(f"| {r['point']} | {values} | {num(r['mean'])} | "
                              f"{num(r['ci_low'])} to {num(r['ci_high'])} | {r['runs']} |")
             lines.append("")
-    report = data.out / "report.md"
-    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    written.append(report)
+    (where / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    written.append("report.md")
     return written

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from importlib import resources
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,21 @@ from typing import Any
 
 from .schema import Scenario, ScenarioError, split_path, suggest
 
-#: Where the built-in scenarios live: ``scenarios/`` beside the package.
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+def builtin_dir(kind: str) -> Path:
+    """Where the built-in ``scenarios`` or ``experiments`` are.
+
+    Inside an installed package they are in ``chainsim/_data/`` (the build copies
+    them there); in a source tree (an editable install, ``make``) they are the
+    project's own ``scenarios/`` and ``experiments/``.
+    """
+    packaged = Path(str(resources.files("chainsim").joinpath("_data", kind)))
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / kind
+
+
+#: Where the built-in scenarios live.
+BUILTIN_DIR = builtin_dir("scenarios")
 
 
 @dataclass(frozen=True)
@@ -87,11 +101,14 @@ def load_scenario(
         changes["run.days"] = days
     if seed is not None:
         changes["run.seed"] = seed
+    options = {"run.days": "--days", "run.seed": "--seed"}
     for key, value in changes.items():  # one at a time, so an error names its own --set
         try:
             scenario = scenario.replace({key: value})
         except ScenarioError as err:
-            raise ScenarioError(err.detail, source=f"--set {key}={_toml(value)}") from None
+            given = (f"{options[key]} {value}" if key in options and key not in (overrides or {})
+                     else f"--set {key}={_toml(value)}")
+            raise ScenarioError(err.detail, source=given) from None
     return scenario
 
 
@@ -101,8 +118,16 @@ def _toml(value: Any) -> str:
     return str(value)
 
 
+#: How deep ``extends`` may go (a chain longer than this is a mistake, or a loop in disguise).
+MAX_EXTENDS = 32
+
+
 def _resolve(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     real = path.resolve()
+    if len(chain) >= MAX_EXTENDS:
+        raise ScenarioError(f"extends goes more than {MAX_EXTENDS} files deep; a scenario "
+                            "should start from a built-in one in a step or two",
+                            source=str(path))
     if real in chain:
         cycle = " -> ".join(p.name for p in (*chain, real))
         raise ScenarioError(f"extends cycle: {cycle}", source=str(path))
@@ -139,8 +164,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(f"scenario file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"cannot read the file: {err}", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise ScenarioError("the file is not UTF-8 text (save it as UTF-8)",
+                            source=str(path)) from None
+    except OSError as err:
+        raise ScenarioError(f"cannot read the file: {err.strerror or err}",
+                            source=str(path)) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

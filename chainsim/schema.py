@@ -26,8 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 UNLIMITED = "unlimited"
 
+#: Upper bounds no business reaches: they keep every figure finite (and a typo in an
+#: exponent from running for hours); each shows in the knob's error message.
+MAX_CASES = 1e9  # a capacity: cases a day
+MAX_PEOPLE = 10**12  # a market: more people than there are
+MAX_DAYS = 36_500  # a wait, a memory, a run: a hundred years
+MAX_MONEY = 1e12  # a price or a daily cost
+
 #: Cases per day, or the string ``"unlimited"``.
-Capacity = Annotated[float, Field(ge=0, allow_inf_nan=False)] | Literal["unlimited"]
+Capacity = Annotated[float, Field(ge=0, le=MAX_CASES, allow_inf_nan=False)] | \
+    Literal["unlimited"]
 
 #: TARP repurchase rows (Technical Assistance Research Programs, 1986): share of
 #: customers who buy again after one problem episode, by what happened next. They
@@ -58,6 +66,7 @@ def knob(
     le: float | None = None,
     gt: float | None = None,
     teach: bool = False,
+    finite: bool = True,
 ) -> Any:
     """A schema field with its help text and unit (shown by the CLI, docs and UI).
 
@@ -66,6 +75,9 @@ def knob(
     extra: dict[str, Any] = {"teach": teach}
     if unit:
         extra["unit"] = unit
+    if finite:  # inf and nan are never a knob's value (a capacity says "unlimited")
+        return Field(default, description=help, ge=ge, le=le, gt=gt, allow_inf_nan=False,
+                     json_schema_extra=extra)
     return Field(default, description=help, ge=ge, le=le, gt=gt, json_schema_extra=extra)
 
 
@@ -78,11 +90,12 @@ class Section(BaseModel):
 class MarketParams(Section):
     """The people who could ever buy. The untouched market is a count, not agents."""
 
-    size: int = knob(20_000, "People in the market who could ever buy.", unit="people", ge=1)
+    size: int = knob(20_000, "People in the market who could ever buy.", unit="people", ge=1,
+                     le=MAX_PEOPLE)
     customers_at_start: int = knob(
         600, "Customers the business already has on day 1 (satisfied, each due to order "
         "again within one inter-purchase time). Part of the market's size.",
-        unit="people", ge=0,
+        unit="people", ge=0, le=10**8,
     )
 
 
@@ -91,14 +104,14 @@ class MarketingParams(Section):
 
     capacity: Capacity = knob(
         100, "Contacts Marketing makes per day, drawn from the whole market.",
-        unit="contacts/day", teach=True,
+        unit="contacts/day", teach=True, finite=False,
     )
     quality: float = knob(
         0.1, "Chance that a contacted person not yet reached becomes a lead.",
         ge=0, le=1, teach=True,
     )
     cost: float = knob(2.0, "Daily cost of one contact of capacity (at quality 0).",
-                       unit="money/contact/day", ge=0)
+                       unit="money/contact/day", ge=0, le=MAX_MONEY)
 
 
 class WordOfMouthParams(Section):
@@ -106,7 +119,7 @@ class WordOfMouthParams(Section):
 
     contact_rate: float = knob(
         0.02, "Contacts a promoter (a currently satisfied customer) makes per day.",
-        unit="contacts/customer/day", ge=0, teach=True,
+        unit="contacts/customer/day", ge=0, le=1000, teach=True,
     )
     adoption: float = knob(
         0.1, "Chance that a person not yet reached who hears a promoter becomes a lead.",
@@ -118,10 +131,11 @@ class WordOfMouthParams(Section):
     )
     detractor_talk: float = knob(
         2.0, "How many times as many people a detractor tells as a promoter "
-        "(TARP: unhappy customers tell about twice as many).", ge=0,
+        "(TARP: unhappy customers tell about twice as many).", ge=0, le=1000,
     )
     detractor_days: int = knob(
         90, "Days a customer who left unhappy keeps talking about it.", unit="days", ge=0,
+        le=MAX_DAYS,
     )
 
 
@@ -130,7 +144,7 @@ class SalesParams(Section):
 
     capacity: Capacity = knob(
         20, "Leads Sales can handle per day (first in, first out).",
-        unit="leads/day", teach=True,
+        unit="leads/day", teach=True, finite=False,
     )
     quality: float = knob(
         0.5, "Chance that a handled lead buys (with an honest promise).",
@@ -138,7 +152,7 @@ class SalesParams(Section):
     )
     patience: int = knob(
         3, "Days a lead waits to be handled before going elsewhere (the unanswered call).",
-        unit="days", ge=0, teach=True,
+        unit="days", ge=0, le=MAX_DAYS, teach=True,
     )
     overpromise: float = knob(
         0.0, "How far the promise exceeds what Operations normally delivers "
@@ -151,7 +165,7 @@ class SalesParams(Section):
         "Operations' patience (0 = Sales sells regardless of the backlog).", ge=0, le=1,
     )
     cost: float = knob(8.0, "Daily cost of one lead per day of capacity (at quality 0).",
-                       unit="money/lead/day", ge=0)
+                       unit="money/lead/day", ge=0, le=MAX_MONEY)
 
 
 class HandoffParams(Section):
@@ -164,7 +178,7 @@ class HandoffParams(Section):
     cost: float = knob(
         150.0, "Daily cost of the hand-off (meetings, a shared order form) at quality 0; "
         "better quality costs more, as for a function's capacity (economics.quality_premium).",
-        unit="money/day", ge=0,
+        unit="money/day", ge=0, le=MAX_MONEY,
     )
 
 
@@ -173,7 +187,7 @@ class OperationsParams(Section):
 
     capacity: Capacity = knob(
         100, "Orders Operations can deliver per day (first in, first out).",
-        unit="orders/day", teach=True,
+        unit="orders/day", teach=True, finite=False,
     )
     quality: float = knob(
         0.95, "Chance that an order correctly handed off is delivered right.",
@@ -181,15 +195,15 @@ class OperationsParams(Section):
     )
     promised_days: int = knob(
         3, "Lead time promised at the sale; a longer wait makes the delivery late.",
-        unit="days", ge=0, teach=True,
+        unit="days", ge=0, le=MAX_DAYS, teach=True,
     )
     patience: int = knob(
         14, "Days an order waits to be started before the customer cancels it: they "
         "leave unhappy, are lost at Operations and talk as a detractor.",
-        unit="days", ge=0, teach=True,
+        unit="days", ge=0, le=MAX_DAYS, teach=True,
     )
     cost: float = knob(10.0, "Daily cost of one order per day of capacity (at quality 0).",
-                       unit="money/order/day", ge=0)
+                       unit="money/order/day", ge=0, le=MAX_MONEY)
 
 
 class ServiceParams(Section):
@@ -197,18 +211,18 @@ class ServiceParams(Section):
 
     capacity: Capacity = knob(
         10, "Complaints Customer Service can handle per day (first in, first out).",
-        unit="complaints/day", teach=True,
+        unit="complaints/day", teach=True, finite=False,
     )
     quality: float = knob(
         0.8, "Chance that a handled complaint is resolved.", ge=0, le=1, teach=True,
     )
     patience: int = knob(
         5, "Days a complaint waits to be answered before it counts as unresolved.",
-        unit="days", ge=0, teach=True,
+        unit="days", ge=0, le=MAX_DAYS, teach=True,
     )
     quick_days: int = knob(
         1, "A complaint resolved within this many days is resolved quickly.",
-        unit="days", ge=0,
+        unit="days", ge=0, le=MAX_DAYS,
     )
     recovery_quick: float = knob(
         0.9, "Share of the lost satisfaction a quick resolution gives back.", ge=0, le=1,
@@ -226,7 +240,7 @@ class ServiceParams(Section):
         "(the lawn-care story: the attitude costs more than the lawn).", ge=0, le=1,
     )
     cost: float = knob(10.0, "Daily cost of one complaint per day of capacity (at quality 0).",
-                       unit="money/complaint/day", ge=0)
+                       unit="money/complaint/day", ge=0, le=MAX_MONEY)
 
 
 class CustomerParams(Section):
@@ -289,7 +303,7 @@ class RetentionParams(Section):
     )
     interval_days: float = knob(
         30, "Mean days between an order and the customer's next order.",
-        unit="days", gt=0,
+        unit="days", gt=0, le=MAX_DAYS,
     )
     interval_spread: float = knob(
         0.25, "Coefficient of variation of the days between orders (0 = always exactly "
@@ -309,21 +323,23 @@ class RetentionParams(Section):
 class EconomicsParams(Section):
     """Money: price per order, cost of goods, and the cost of each function's capacity."""
 
-    price: float = knob(100.0, "Price of one order.", unit="money/order", ge=0)
+    price: float = knob(100.0, "Price of one order.", unit="money/order", ge=0,
+                        le=MAX_MONEY)
     cost_of_goods: float = knob(25.0, "Direct cost of delivering one order.",
-                                unit="money/order", ge=0)
+                                unit="money/order", ge=0, le=MAX_MONEY)
     quality_premium: float = knob(
         0.25, "How much dearer a unit of capacity gets each time its failures are halved: "
         "cost = capacity x unit cost x (1 + premium x log2(1 / (1 - quality))); quality 0.5 "
         "costs 1 + premium, 0.75 costs 1 + 2 premium, quality 1 is priced as 0.999.", ge=0,
+        le=100,
     )
 
 
 class RunParams(Section):
     """How long to simulate and with which seed (the CLI's --days and --seed win)."""
 
-    days: int = knob(365, "Days to simulate.", unit="days", ge=1)
-    seed: int = knob(1, "Seed of the random number generator.", ge=0)
+    days: int = knob(365, "Days to simulate.", unit="days", ge=1, le=MAX_DAYS)
+    seed: int = knob(1, "Seed of the random number generator.", ge=0, le=2**63 - 1)
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -477,12 +493,14 @@ class Knob:
     def allowed(self) -> str:
         """Plain-English description of the allowed values."""
         if self.kind == "capacity":
-            return 'a number >= 0, or "unlimited"'
+            return f'a number from 0 to {_fmt(MAX_CASES)}, or "unlimited"'
         if self.kind == "choice":
             return "one of " + ", ".join(f'"{c}"' for c in self.choices)
         noun = "a whole number" if self.kind == "integer" else "a number"
         lo, hi = self.minimum, self.maximum
         if lo is not None and hi is not None:
+            if self.exclusive_minimum:
+                return f"{noun} above {_fmt(lo)}, at most {_fmt(hi)}"
             return f"{noun} from {_fmt(lo)} to {_fmt(hi)}"
         if lo is not None:
             return f"{noun} {'>' if self.exclusive_minimum else '>='} {_fmt(lo)}"

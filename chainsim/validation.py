@@ -36,7 +36,7 @@ from . import rules
 from .intervals import mean_ci
 from .model import ChainModel
 from .parallel import RunSpec, guarded, run_all
-from .schema import FUNCTIONS, Scenario
+from .schema import FUNCTIONS, MAX_DAYS, Scenario  # MAX_DAYS: "never", within any run
 
 
 @dataclass
@@ -143,7 +143,7 @@ def bass(full: bool = False, pool: Executor | None = None) -> Case:
             handoff={"quality": 1.0},
             operations={"capacity": "unlimited", "quality": 1.0},
             service={"capacity": "unlimited", "quality": 1.0},
-            retention={"churn_per_year": 0.0, "interval_days": 100_000},
+            retention={"churn_per_year": 0.0, "interval_days": MAX_DAYS},
         )
         results = _run_many(lambda k, sc=sc, days=days: RunSpec(k, sc.model_dump(), 1969, k, days),
                             reps, _timeseries_run, pool)
@@ -367,7 +367,7 @@ def tandem_scenario(days: int) -> Scenario:
         word_of_mouth={"contact_rate": 0.0},
         sales={**t["sales"], "quality": 1.0, "overpromise": 0.0, "quotes_lead_time": 0.0},
         handoff={"quality": 1.0},
-        operations={**t["operations"], "promised_days": 100_000},
+        operations={**t["operations"], "promised_days": MAX_DAYS},
         customers={"complain_probability": 1.0},
         service={**t["service"], "quality": 1.0},
         retention={"churn_per_year": 1.0, "silent_problem": 0.0, "unresolved": 0.0,
@@ -589,10 +589,10 @@ def line_scenario(capacities: dict[str, float]) -> Scenario:
         # leads are not told Operations' backlog, and nobody cancels: a pure line
         sales={"capacity": capacities["sales"], "quality": 1.0, "patience": 60,
                "quotes_lead_time": 0.0},
-        operations={"capacity": capacities["operations"], "quality": 0.0, "patience": 100_000},
+        operations={"capacity": capacities["operations"], "quality": 0.0, "patience": MAX_DAYS},
         customers={"complain_probability": 1.0},
         # patience longer than any run: every complaint waits to be answered
-        service={"capacity": capacities["service"], "quality": 0.5, "patience": 100_000},
+        service={"capacity": capacities["service"], "quality": 0.5, "patience": MAX_DAYS},
         retention={"no_problem": 0.0, "silent_problem": 0.0, "unresolved": 0.0,
                    "resolved": 0.0, "resolved_quickly": 0.0},
     )

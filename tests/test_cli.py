@@ -210,7 +210,8 @@ def _alive(pid: int) -> bool:
 def test_an_interrupted_run_leaves_no_output_and_no_worker(tmp_path):
     """Killed mid-run (kill -9), a run leaves no results directory behind, and the
     worker it started for the verdict does not live on without it."""
-    proc = subprocess.Popen([CHAINSIM, "run", "balanced", "--days", "200000", "--out",
+    proc = subprocess.Popen([CHAINSIM, "run", "balanced", "--days", "36500", "--set",
+                             "market.size=5000000", "--set", "marketing.capacity=20000", "--out",
                              str(tmp_path / "big")], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

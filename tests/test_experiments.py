@@ -139,7 +139,7 @@ def test_a_torn_journal_line_is_dropped_and_that_run_redone(tmp_path):
     journal = tmp_path / "out" / JOURNAL
     lines = journal.read_bytes().splitlines(keepends=True)
     journal.write_bytes(b"".join(lines[:3]) + lines[3][: len(lines[3]) // 2])  # killed mid-write
-    assert len(read_journal(tmp_path / "out")) == 3
+    assert len(read_journal(tmp_path / "out")[0]) == 3
     result = sweep(exp, tmp_path / "out", workers=1)
     assert result.ran == exp.runs - 3
     ids = [json.loads(line)["run_id"] for line in journal.read_bytes().splitlines()]
@@ -210,7 +210,10 @@ def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path):
                           "--scheduler", "tcp://127.0.0.1:9"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2
-    assert out.stderr.startswith("chainsim: error: cannot use the Dask scheduler at tcp://127.0.0.1:9")
+    assert out.stderr.startswith("chainsim: error: cannot reach the Dask scheduler at "
+                                 "tcp://127.0.0.1:9")
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # nothing written before the cluster answered
 
 
 # -- reports and sensitivity ------------------------------------------------------------
