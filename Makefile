@@ -9,7 +9,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-full validation bench browser workshop venv wheel-check clean
+.PHONY: demo test test-full validation bench browser workshop venv wheel-check mutants clean
 
 demo: $(STAMP)
 	$(VENV)/bin/chainsim run balanced --days 365 --out runs/demo
@@ -28,6 +28,9 @@ browser:
 
 wheel-check: $(STAMP)
 	.ci/wheel-smoke
+
+mutants: $(STAMP)
+	.ci/mutation-score
 
 workshop: $(STAMP)
 	$(VENV)/bin/chainsim workshop
@@ -52,4 +55,4 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis runs rooms sweeps build dist
+	rm -rf $(VENV) .pytest_cache .hypothesis runs rooms sweeps build dist mutants

@@ -70,11 +70,8 @@ class WakeCalendar:
         if type(first) is int:
             try:  # ids only (the usual case for a small business)
                 ids = np.array(entry, dtype=np.int64)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError):  # numpy refuses ids mixed with arrays
                 ids = _mixed(entry)
-            else:
-                if ids.ndim != 1:
-                    ids = _mixed(entry)
         elif len(entry) == 1:
             ids = first
         else:

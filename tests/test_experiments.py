@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import failing_run, write_experiment
+from scipy import stats
 
 from chainsim import ScenarioError
 from chainsim.experiments import JOURNAL, RUNS, load_experiment, read_journal, sweep
-from chainsim.report import load_sweep, sensitivity, write_report
+from chainsim.report import load_sweep, paired_effects, sensitivity, write_report
 
 CHAINSIM = str(Path(sys.executable).parent / "chainsim")
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,9 +117,21 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
     a, b = pd.read_parquet(tmp_path / "w1" / RUNS), pd.read_parquet(tmp_path / "w2" / RUNS)
     pd.testing.assert_frame_equal(a, b)
     assert list(a.run_id) == list(range(12))
-    # common random numbers: replication k has one seed at every point
-    assert (a.groupby("replication").seed.nunique() == 1).all()
     assert a.repeat_purchases.notna().all()
+
+
+def test_replication_k_runs_on_the_same_random_numbers_at_every_point(tmp_path):
+    """Common random numbers: the price cannot change who buys, so at every price level
+    replication k has exactly the same repeat purchases -- and replications differ."""
+    exp = _small(tmp_path, replications=3, factors={"economics.price": "[50, 100, 150]"})
+    sweep(exp, tmp_path / "out", workers=2)
+    runs = pd.read_parquet(tmp_path / "out" / RUNS)
+    table = runs.pivot(index="replication", columns="point", values="repeat_purchases")
+    for point in table.columns:
+        assert table[point].tolist() == table[0].tolist()
+    assert table[0].nunique() == 3  # each replication its own numbers
+    revenue = runs.pivot(index="replication", columns="point", values="revenue")
+    assert (revenue[2] > revenue[1]).all() and (revenue[1] > revenue[0]).all()
 
 
 def test_a_finished_sweep_resumes_as_a_no_op_and_refuses_another_experiment(tmp_path):
@@ -229,13 +242,27 @@ def test_report_of_a_grid_and_of_an_oat_sweep(tmp_path):
     raw = pd.read_parquet(tmp_path / "grid" / RUNS)
     values = raw[raw.point == 0].repeat_purchases
     assert row["mean"] == pytest.approx(values.mean()) and row.runs == 3
-    assert row.ci_low < row["mean"] < row.ci_high
+    want = stats.t.interval(0.95, 2, loc=values.mean(), scale=stats.sem(values))
+    assert (row.ci_low, row.ci_high) == pytest.approx(want, rel=1e-9)
 
     oat = load_experiment(write_experiment(tmp_path / "o.toml", kind="oat", replications=4))
     sweep(oat, tmp_path / "oat", workers=2)
     names = {p.name for p in write_report(tmp_path / "oat")}
     assert "tornado_repeat_purchases.png" in names
     assert "| factor | level | gain | 95 % CI |" in (tmp_path / "oat" / "report.md").read_text()
+    # each gain is the mean of the paired differences the journal holds
+    records, _ = read_journal(tmp_path / "oat")
+    effects = paired_effects(load_sweep(tmp_path / "oat"), "repeat_purchases")
+    reps = oat.replications
+    for i, point in enumerate(oat.points[1:], start=1):
+        ((path, level),) = point.items()
+        diffs = [records[i * reps + r]["metrics"]["repeat_purchases"]
+                 - records[r]["metrics"]["repeat_purchases"] for r in range(reps)]
+        row = effects[(effects.factor == path) & (effects.level == level)].iloc[0]
+        assert row.gain == pytest.approx(np.mean(diffs), rel=1e-12, abs=1e-12)
+        want = (np.mean(diffs),) * 2 if np.std(diffs) == 0 else stats.t.interval(
+            0.95, reps - 1, loc=np.mean(diffs), scale=stats.sem(diffs))
+        assert (row.ci_low, row.ci_high) == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize(("kind", "extra"), [("sobol", "samples = 32"), ("morris", "samples = 10")])

@@ -44,3 +44,12 @@ def test_mean_ci_leaves_out_non_finite_values_and_needs_two():
     mean, sd, lo, hi = mean_ci([5.0])
     assert mean == 5.0 and math.isnan(sd) and math.isnan(lo) and math.isnan(hi)
     assert all(math.isnan(v) for v in mean_ci([]))
+
+
+def test_a_quantile_needs_a_probability_strictly_inside_0_and_1():
+    import pytest
+
+    for p in (0.0, 1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=r"p = .* is not allowed: must be between 0 and 1"):
+            t_quantile(p, 3)
+    assert len(mean_ci([])) == 4 and len(mean_ci([1.0])) == 4
