@@ -55,4 +55,4 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis runs rooms sweeps build dist mutants
+	rm -rf $(VENV) .pytest_cache .hypothesis runs rooms sweeps fits build dist mutants

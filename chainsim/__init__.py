@@ -20,7 +20,9 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 # The model pulls in Mesa (about a second to import); load it only when used, so
 # that `chainsim --help` and input errors answer at once.
-_LAZY = {"ChainModel": "model", "RunResult": "model", "simulate": "model"}
+_LAZY = {"ChainModel": "model", "RunResult": "model", "simulate": "model",
+         "fit": "fitting", "read_data": "fitting", "optimize": "optimizer",
+         "load_scenario": "scenarios"}
 
 
 def __getattr__(name: str):
@@ -32,4 +34,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["FUNCTIONS", "ChainModel", "RunResult", "Scenario", "ScenarioError",
-           "__version__", "knobs", "simulate"]
+           "__version__", "fit", "knobs", "load_scenario", "optimize", "read_data", "simulate"]

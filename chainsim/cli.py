@@ -147,6 +147,8 @@ def build_parser() -> Parser:
               chainsim compare weak_operations balanced --seed 3
               chainsim validate my_shop.toml
               chainsim diagnose weak_operations
+              chainsim fit my_counts.csv --base balanced --out fits/mine
+              chainsim optimize fits/mine/fitted.toml --budget 2000
               chainsim sweep experiments/weakest_link_oat.toml
               chainsim report sweeps/weakest_link_oat
             """),
@@ -228,6 +230,84 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     _add_no_limits(p)
     p.set_defaults(handler=cmd_diagnose)
+
+    p = command("fit", "Fit chainsim to your business's data (counts per day, week or month): "
+                "estimates the knobs the data can inform, with 95 % intervals, and writes a "
+                "scenario that extends the base with them.", """\
+        chainsim fit docs/examples/shop_months.csv --base docs/examples/shop.toml --out fits/shop
+        chainsim fit my_counts.csv --base my_shop.toml --knobs sales.quality,operations.capacity
+        chainsim optimize fits/shop/fitted.toml --budget 2000
+        """)
+    p.add_argument("data", metavar="DATA.csv", type=Path,
+                   help="counts per period: first column day, week or month (docs/fit.md)")
+    p.add_argument("--base", default="balanced", metavar="SCENARIO",
+                   help="the business at the start of the data; built-in name or .toml "
+                   "(default balanced)")
+    p.add_argument("--knobs", metavar="A,B,...",
+                   help="fit these knobs (default: every chance and rate the data's columns "
+                   "inform; capacities come from the base unless listed here)")
+    p.add_argument("--reps", type=_whole_number(1, 100), default=4, metavar="N",
+                   help="seeds every candidate is run on, common to all (default 4)")
+    p.add_argument("--check-reps", type=_whole_number(3, 1000), default=30, metavar="N",
+                   help="fresh runs at the fitted values, for the intervals (default 30)")
+    p.add_argument("--generations", type=_whole_number(0, 200), default=8, metavar="N",
+                   help="generations of the global search after the first (default 8)")
+    p.add_argument("--max-steps", type=_whole_number(1, 500), default=10, metavar="N",
+                   help="at most this many least-squares steps after it (default 10)")
+    p.add_argument("--seed", type=_seed, metavar="S", help="seed of the runs")
+    p.add_argument("--set", dest="assignments", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override one key of the base first")
+    p.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="local processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler,
+                   help="run on a Dask distributed cluster, as chainsim sweep")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="where to write fitted.toml, fit.json and fit.png "
+                   "(default: fits/<data>-<timestamp>/)")
+    p.add_argument("--json", action="store_true", help="also print fit.json")
+    _add_no_limits(p)
+    p.set_defaults(handler=cmd_fit, days=None)
+
+    p = command("optimize", "Where a monthly budget does the most: the best split across the "
+                "links' capacity, quality and the hand-off, found on common random numbers and "
+                "checked on fresh seeds against the best single move and an even split.", """\
+        chainsim optimize weak_operations --budget 2500
+        chainsim optimize my_shop.toml --budget 2000 --metric profit --months 12
+        chainsim optimize fits/my_shop/fitted.toml --budget 2000   # carries the fit's uncertainty
+        chainsim optimize lawn_care --workers 2 --scheduler tcp://10.0.0.5:8786
+        """)
+    p.add_argument("scenario", metavar="SCENARIO", help="built-in name or path to a .toml file")
+    p.add_argument("--budget", type=_positive_float, metavar="AMOUNT",
+                   help="money a month to add to the running cost (default: as chainsim "
+                   "diagnose, about 5 %% of what the links cost a month now)")
+    p.add_argument("--metric", choices=list(DIAGNOSE_METRICS), default="repeat_purchases",
+                   help="what to make the most of (default repeat_purchases)")
+    p.add_argument("--months", type=_whole_number(1, 1200), metavar="N",
+                   help="months each run lasts (default: the scenario's run.days)")
+    p.add_argument("--reps", type=_whole_number(1, 1000), default=6, metavar="N",
+                   help="seeds every split is run on while searching (default 6)")
+    p.add_argument("--check-reps", type=_reps, default=30, metavar="N",
+                   help="fresh seeds the answer is checked on (default 30)")
+    p.add_argument("--generations", type=_whole_number(0, 200), default=5, metavar="N",
+                   help="generations of the search after the first (default 5)")
+    p.add_argument("--fit", type=Path, metavar="FIT_JSON",
+                   help="fit.json of a fitted scenario: carry the fit's uncertainty into the "
+                   "answer (default: the fit.json next to SCENARIO, if chainsim fit wrote it)")
+    p.add_argument("--draws", type=_whole_number(2, 1000), default=20, metavar="N",
+                   help="draws of the fitted knobs, with --fit (default 20)")
+    p.add_argument("--seed", type=_seed, metavar="S", help="seed of the runs")
+    p.add_argument("--set", dest="assignments", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override one scenario key first")
+    p.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="local processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler,
+                   help="run on a Dask distributed cluster, as chainsim sweep")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="where to write optimum.json and optimum.png "
+                   "(default: runs/optimize-<scenario>-<timestamp>/; with --json: none)")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    _add_no_limits(p)
+    p.set_defaults(handler=cmd_optimize, days=None)
 
     p = command("sweep", "Run an experiment: every design point and replication, in "
                 "parallel, resumable; results stream to DIR/runs.parquet.", """\
@@ -529,6 +609,173 @@ def cmd_diagnose(args) -> int:
     print(format_diagnosis(d))
     print(f"\nwrote {out}/ (tornado.png, diagnosis.json)")
     return 0
+
+
+def cmd_fit(args) -> int:
+    from .fitting import (FIT_KNOBS, FitDataError, base_reference, fit, fitted_toml, read_data,
+                          total_runs)
+    from .scenarios import parse_assignments
+    from .outputs import staged_directory, write_json
+
+    try:
+        data = read_data(args.data)
+    except FitDataError as err:
+        raise UsageError(str(err)) from None
+    base = _load(args.base, args)
+    knobs = None
+    if args.knobs:
+        knobs = [k.strip() for k in args.knobs.split(",") if k.strip()]
+        for k in knobs:
+            if k not in FIT_KNOBS:
+                raise UsageError(f"--knobs: {k!r} cannot be fitted: allowed: "
+                                 f"{', '.join(FIT_KNOBS)}")
+    if args.scheduler:
+        _need("distributed", "cluster", "--scheduler")
+        workers = args.workers or _default_workers()
+    else:
+        workers = _workers(args)
+    runs = total_runs(data, base, reps=args.reps, check_reps=args.check_reps,
+                      max_evaluations=args.max_steps, generations=args.generations, knobs=knobs)
+    _within_limits(args, base.replace({"run.days": data.days}), runs=runs, workers=workers,
+                   what="this fit", fix="--reps, --check-reps or --max-steps")
+    if args.out is None:
+        args.out = Path("fits") / f"{_slug(args.data.stem)}-{datetime.now():%Y%m%d-%H%M%S}"
+    out = _out_dir(args, "fit", "fit")
+    if args.scheduler:
+        _reach_scheduler(args.scheduler)
+    with _progress(runs, f"fit {args.data.name}") as bar:
+        try:
+            f = fit(data, base, reps=args.reps, check_reps=args.check_reps, knobs=knobs,
+                    max_evaluations=args.max_steps, generations=args.generations,
+                    workers=workers, scheduler=args.scheduler,
+                    progress=lambda n: bar.update(n - bar.n))
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        except RuntimeError as err:  # runs that failed: said in one line, nothing written
+            print(f"chainsim: error: {err}; nothing was written", file=sys.stderr)
+            return 1
+    f.extras["fitted_file"] = "fitted.toml"
+    f.extras["base_file"] = str(args.base)
+    payload = f.to_json()
+    import matplotlib.pyplot as plt
+
+    from .fitting import figure
+
+    with staged_directory(out) as stage:
+        overrides = parse_assignments(args.assignments)
+        if args.seed is not None:
+            overrides["run.seed"] = args.seed
+        (stage / "fitted.toml").write_text(
+            fitted_toml(f, base_reference(args.base, out), overrides), encoding="utf-8")
+        write_json(stage / "fit.json", payload)
+        fig = figure(f)
+        fig.savefig(stage / "fit.png", dpi=110)
+        plt.close(fig)
+    if args.json:
+        from .outputs import json_ready
+
+        print(json.dumps(json_ready(payload), indent=2, allow_nan=False))
+        return 0
+    print(f.text())
+    print(f"\nwrote {out}/ (fitted.toml, fit.json, fit.png)")
+    print(f"next: chainsim optimize {out}/fitted.toml --budget AMOUNT")
+    return 0
+
+
+def cmd_optimize(args) -> int:
+    from .optimizer import check_budget, fit_draw_runs, optimize, total_runs
+    from .outputs import staged_directory, write_json
+
+    scenario = _load(args.scenario, args)
+    if args.months is not None:
+        scenario = scenario.replace({"run.days": 30 * args.months})
+    from .moves import default_budget
+
+    budget = args.budget if args.budget is not None else default_budget(scenario)
+    try:
+        check_budget(scenario, budget)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    fit = _fit_for(args)
+    runs = total_runs(scenario, budget, reps=args.reps, check_reps=args.check_reps,
+                      generations=args.generations)
+    if fit is not None:
+        runs += fit_draw_runs(args.draws)
+    if args.scheduler:
+        _need("distributed", "cluster", "--scheduler")
+        workers = args.workers or _default_workers()
+    else:
+        workers = _workers(args)
+    _within_limits(args, scenario, runs=runs, workers=workers, what="this optimization",
+                   fix="--reps, --check-reps, --generations or --months")
+    out = None if args.json and args.out is None else _out_dir(
+        args, f"optimize-{scenario.name}", "optimize")
+    if args.scheduler:
+        _reach_scheduler(args.scheduler)
+    if fit is not None:  # a fit.json that cannot be drawn from is said before any run
+        from .fitting import draws_from
+
+        try:
+            draws_from(fit, scenario, 1)
+        except (ScenarioError, ValueError, KeyError, TypeError) as err:
+            raise UsageError(f"--fit: its knobs cannot be drawn for {scenario.name!r}: "
+                             f"{err}") from None
+    with _progress(runs, f"optimize {scenario.name}") as bar:
+        try:
+            o = optimize(scenario, budget, metric=args.metric, reps=args.reps,
+                         check_reps=args.check_reps, generations=args.generations,
+                         workers=workers, scheduler=args.scheduler, fit=fit, draws=args.draws,
+                         progress=lambda n: bar.update(n - bar.n))
+        except RuntimeError as err:  # runs that failed: said in one line, nothing written
+            print(f"chainsim: error: {err}; nothing was written", file=sys.stderr)
+            return 1
+    data = o.to_json()
+    if out is not None:
+        import matplotlib.pyplot as plt
+
+        from .optimizer import figure
+
+        with staged_directory(out) as stage:
+            write_json(stage / "optimum.json", data)
+            fig = figure(o)
+            fig.savefig(stage / "optimum.png", dpi=110)
+            plt.close(fig)
+    if args.json:
+        from .outputs import json_ready
+
+        print(json.dumps(json_ready(data), indent=2, allow_nan=False))
+        return 0
+    print(o.text())
+    print(f"\nwrote {out}/ (optimum.png, optimum.json)")
+    return 0
+
+
+def _fit_for(args) -> dict | None:
+    """The fit.json to carry into an optimization: --fit, or the one chainsim fit wrote next
+    to the scenario file."""
+    from .fitting import load_fit
+
+    path = args.fit
+    if path is None:
+        scenario = Path(args.scenario)
+        beside = scenario.parent / "fit.json"
+        if not (args.scenario.endswith(".toml") and beside.is_file()):
+            return None
+        try:
+            import json as _json
+
+            names = _json.loads(beside.read_text(encoding="utf-8")).get("fitted_file")
+        except (OSError, ValueError, AttributeError):
+            names = None
+        if names != scenario.name:
+            return None
+        path = beside
+        print(f"chainsim: note: carrying the fit's uncertainty from {path} (chainsim fit "
+              "wrote it next to the scenario)", file=sys.stderr)
+    try:
+        return load_fit(path)
+    except ValueError as err:
+        raise UsageError(f"--fit {err}") from None
 
 
 def _moves_frame(d):

@@ -102,7 +102,8 @@ def _alive(pid: int) -> bool:
 
 
 #: What marks a folder as chainsim's output of each kind (so it may be written again).
-MARKERS = {"run": "manifest.json", "compare": "compare.png", "diagnose": "diagnosis.json"}
+MARKERS = {"run": "manifest.json", "compare": "compare.png", "diagnose": "diagnosis.json",
+           "optimize": "optimum.json", "fit": "fit.json"}
 
 
 def slug(name: str, default: str = "scenario") -> str:

@@ -200,6 +200,9 @@ def write_doc(cases: list[Case], seconds: float, workers: int) -> None:
                 f"**Set-up.** {c.setup}", "",
                 *markdown_table(c.table, floatfmt="g"), "", f"![{c.title}](validation/{c.key}.png)", "",
                 f"**How close, and why.** {c.verdict}", "", f"**Tolerance.** {c.tolerance}", ""]
+    fit = FIGURES / "fit.md"  # written by benchmarks/fit_coverage.py (a quarter of an hour)
+    if fit.is_file():
+        out += [fit.read_text(encoding="utf-8")]
     DOC.write_text("\n".join(out), encoding="utf-8")
 
 

@@ -25,7 +25,7 @@ def chainsim(*args, cwd=None, timeout=300):
 
 def test_every_command_has_help_with_examples():
     for command in ([], ["run"], ["compare"], ["list"], ["validate"], ["schema"], ["diagnose"],
-                    ["sweep"], ["report"]):
+                    ["sweep"], ["report"], ["fit"], ["optimize"]):
         out = chainsim(*command, "--help")
         assert out.returncode == 0, out.stderr
         assert "examples:" in out.stdout

@@ -284,12 +284,12 @@ def test_in_a_browser_teams_join_submit_and_the_round_is_scored(tmp_path):
                     page.get_by_label("Join code").fill("WRONG2")
                     page.get_by_label("Team name").fill(name)
                     page.get_by_role("button", name="Join").click()
-                    page.locator(".join-error").wait_for(timeout=20_000)
+                    page.locator(".join-error").wait_for(timeout=60_000)
                     assert "not this room's" in page.locator(".join-error").inner_text()
                 page.get_by_label("Join code").fill(code)
                 page.get_by_label("Team name").fill(name)
                 page.get_by_role("button", name="Join").click()
-                page.locator(".team-page").wait_for(timeout=20_000)
+                page.locator(".team-page").wait_for(timeout=60_000)
                 teams.append(page)
             bad = browser.new_context().new_page()
             bad.goto(f"http://127.0.0.1:{port}/facilitator?key=guess")
@@ -299,11 +299,11 @@ def test_in_a_browser_teams_join_submit_and_the_round_is_scored(tmp_path):
                          lambda page: float(re.search(r"capacity: ([\d.]+)", page.locator(
                              '[data-lever="operations.capacity"]').inner_text()).group(1)) >= 38)
             teams[0].get_by_role("button", name="Submit").click()
-            teams[0].get_by_text("Submitted for round 1").wait_for(timeout=20_000)
+            teams[0].get_by_text("Submitted for round 1").wait_for(timeout=60_000)
             _press_until(teams[1], "sales.capacity", lambda page: "room-over" in page.locator(
                 ".team-cost").get_attribute("class"))
             teams[1].get_by_role("button", name="Submit").click()
-            teams[1].get_by_text("over budget by").wait_for(timeout=20_000)
+            teams[1].get_by_text("over budget by").wait_for(timeout=60_000)
 
             fac = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             fac.goto(facilitator)
@@ -316,7 +316,7 @@ def test_in_a_browser_teams_join_submit_and_the_round_is_scored(tmp_path):
             board = fac.locator(".scoreboard").inner_text()
             assert board.index("Crews first") < board.index("Sales push")  # ranked first
             assert "as it is" in board
-            teams[0].get_by_text("Round 1: how your business did").wait_for(timeout=30_000)
+            teams[0].get_by_text("Round 1: how your business did").wait_for(timeout=60_000)
             fac.screenshot(path=str(Path(__file__).parent / "artifacts" / "room.png"),
                            full_page=True)
             browser.close()
