@@ -104,6 +104,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_no_limits(p)
 
 
+def _add_search_options(p: argparse.ArgumentParser, set_help: str) -> None:
+    """--seed, --set, --workers and --scheduler, as chainsim fit and optimize take them."""
+    p.add_argument("--seed", type=_seed, metavar="S", help="seed of the runs")
+    p.add_argument("--set", dest="assignments", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help=set_help)
+    p.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="local processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler,
+                   help="run on a Dask distributed cluster, as chainsim sweep")
+
+
 def _add_no_limits(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-limits", action="store_true",
                    help="run even what would take more than six hours or 8 GB "
@@ -121,6 +132,14 @@ def _within_limits(args, scenario, *, runs: int = 1, workers: int = 1, what: str
         check(scenario, runs=runs, workers=workers, what=what, fix=fix)
     except ValueError as err:
         raise UsageError(str(err)) from None
+
+
+def _workers_or_cluster(args) -> int:
+    """Local processes (--workers, capped at the cores), or a Dask cluster's share of them."""
+    if args.scheduler:
+        _need("distributed", "cluster", "--scheduler")
+        return args.workers or _default_workers()
+    return _workers(args)
 
 
 def _workers(args) -> int:
@@ -254,13 +273,7 @@ def build_parser() -> Parser:
                    help="generations of the global search after the first (default 8)")
     p.add_argument("--max-steps", type=_whole_number(1, 500), default=10, metavar="N",
                    help="at most this many least-squares steps after it (default 10)")
-    p.add_argument("--seed", type=_seed, metavar="S", help="seed of the runs")
-    p.add_argument("--set", dest="assignments", action="append", default=[],
-                   metavar="SECTION.KEY=VALUE", help="override one key of the base first")
-    p.add_argument("--workers", type=_positive_int, metavar="N",
-                   help="local processes (default: all cores)")
-    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler,
-                   help="run on a Dask distributed cluster, as chainsim sweep")
+    _add_search_options(p, "override one key of the base first")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="where to write fitted.toml, fit.json and fit.png "
                    "(default: fits/<data>-<timestamp>/)")
@@ -295,13 +308,7 @@ def build_parser() -> Parser:
                    "answer (default: the fit.json next to SCENARIO, if chainsim fit wrote it)")
     p.add_argument("--draws", type=_whole_number(2, 1000), default=20, metavar="N",
                    help="draws of the fitted knobs, with --fit (default 20)")
-    p.add_argument("--seed", type=_seed, metavar="S", help="seed of the runs")
-    p.add_argument("--set", dest="assignments", action="append", default=[],
-                   metavar="SECTION.KEY=VALUE", help="override one scenario key first")
-    p.add_argument("--workers", type=_positive_int, metavar="N",
-                   help="local processes (default: all cores)")
-    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler,
-                   help="run on a Dask distributed cluster, as chainsim sweep")
+    _add_search_options(p, "override one scenario key first")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="where to write optimum.json and optimum.png "
                    "(default: runs/optimize-<scenario>-<timestamp>/; with --json: none)")
@@ -629,11 +636,7 @@ def cmd_fit(args) -> int:
             if k not in FIT_KNOBS:
                 raise UsageError(f"--knobs: {k!r} cannot be fitted: allowed: "
                                  f"{', '.join(FIT_KNOBS)}")
-    if args.scheduler:
-        _need("distributed", "cluster", "--scheduler")
-        workers = args.workers or _default_workers()
-    else:
-        workers = _workers(args)
+    workers = _workers_or_cluster(args)
     runs = total_runs(data, base, reps=args.reps, check_reps=args.check_reps,
                       max_evaluations=args.max_steps, generations=args.generations, knobs=knobs)
     _within_limits(args, base.replace({"run.days": data.days}), runs=runs, workers=workers,
@@ -701,11 +704,7 @@ def cmd_optimize(args) -> int:
                       generations=args.generations)
     if fit is not None:
         runs += fit_draw_runs(args.draws)
-    if args.scheduler:
-        _need("distributed", "cluster", "--scheduler")
-        workers = args.workers or _default_workers()
-    else:
-        workers = _workers(args)
+    workers = _workers_or_cluster(args)
     _within_limits(args, scenario, runs=runs, workers=workers, what="this optimization",
                    fix="--reps, --check-reps, --generations or --months")
     out = None if args.json and args.out is None else _out_dir(
@@ -803,11 +802,7 @@ def cmd_sweep(args) -> int:
 
     experiment = load_experiment(args.experiment,
                                  max_points=None if args.no_limits else MAX_POINTS)
-    if args.scheduler:
-        _need("distributed", "cluster", "--scheduler")
-        workers = args.workers or _default_workers()
-    else:
-        workers = _workers(args)
+    workers = _workers_or_cluster(args)
     _within_limits(args, experiment.base, runs=experiment.runs, workers=workers,
                    what="this sweep", fix="design, fewer replications or days")
     out = args.out if args.out is not None else Path("sweeps") / _slug(experiment.name)

@@ -242,16 +242,20 @@ def diagnose(
 
 
 def _run(specs: list[RunSpec], workers: int = 1, scheduler: str | None = None,
-         progress: Callable[[int], None] | None = None, pool=None) -> list[dict[str, Any]]:
-    """Run the specs here, in local processes, on a cluster or on ``pool``; in spec order."""
+         progress: Callable[[int], None] | None = None, pool=None,
+         run: Callable[[RunSpec], dict[str, Any]] = run_spec) -> list[dict[str, Any]]:
+    """``run`` each spec here, in local processes, on a cluster or on ``pool``; in spec order.
+
+    Raises RuntimeError, naming the first failure, if any run failed.
+    """
     results = []
     if workers == 1 and not scheduler and pool is None:
         for spec in specs:
-            results.append(guarded(run_spec, spec))
+            results.append(guarded(run, spec))
             if progress:
                 progress(len(results))
     else:
-        for result in run_all(specs, workers=workers, scheduler=scheduler, pool=pool):
+        for result in run_all(specs, workers=workers, scheduler=scheduler, pool=pool, run=run):
             results.append(result)
             if progress:
                 progress(len(results))

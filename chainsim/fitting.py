@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from .parallel import RunSpec, guarded
+from .parallel import RunSpec
 from .schema import MAX_DAYS, UNLIMITED, Scenario
 
 #: Data columns and the daily column of the model each one counts.
@@ -322,33 +322,22 @@ class _Simulator:
         self.done = 0
 
     def tables(self, scenarios: Sequence[Scenario], replications: Sequence[int]) -> np.ndarray:
-        from .parallel import run_all
+        from .diagnose import _run
 
         reps = list(replications)
         specs = [RunSpec(i * len(reps) + j, sc.model_dump(), self.base.run.seed, k,
                          self.data.days)
                  for i, sc in enumerate(scenarios) for j, k in enumerate(reps)]
-        out: list[dict[str, Any]] = []
-        if self.workers == 1 and not self.scheduler and self.pool is None:
-            for spec in specs:
-                out.append(guarded(self.run, spec))
-                self._tick()
-        else:
-            for result in run_all(specs, workers=self.workers, scheduler=self.scheduler,
-                                  run=self.run, pool=self.pool):
-                out.append(result)
-                self._tick()
-            out.sort(key=lambda r: r["run_id"])
-        failed = [r for r in out if r["status"] != "ok"]
-        if failed:
-            raise RuntimeError(f"{len(failed)} of {len(out)} runs failed: {failed[0]['error']}")
+        start = self.done
+
+        def tick(n: int) -> None:
+            self.done = start + n
+            if self.progress:
+                self.progress(self.done)
+
+        out = _run(specs, self.workers, self.scheduler, tick, pool=self.pool, run=self.run)
         shape = (len(scenarios), len(reps), len(self.data.counts), self.data.periods)
         return np.asarray([r["table"] for r in out], dtype=float).reshape(shape)
-
-    def _tick(self) -> None:
-        self.done += 1
-        if self.progress:
-            self.progress(self.done)
 
 
 # -- knobs on the search's scale ---------------------------------------------------------

@@ -38,11 +38,11 @@ import numpy as np
 from ..intervals import mean_ci
 from ..metrics import COLUMNS, LOSS_SOURCES
 from ..model import ChainModel
-from ..moves import DAYS_PER_MONTH, LEVERS, LINKS, budget_move, daily_cost, default_budget, label
+from ..moves import DAYS_PER_MONTH, LEVERS, LINKS, budget_move, daily_cost, default_budget
 from ..outputs import write_text_atomic
 from ..parallel import replication_seed
 from ..scenarios import load_scenario, scenario_toml
-from ..schema import Scenario, ScenarioError, knobs
+from ..schema import Scenario, ScenarioError
 
 #: The levers a team can move: each link's capacity and quality (Marketing: contacts).
 LEVER_PATHS = tuple(f"{link}.{knob}" for link in LINKS for knob in LEVERS[link])
