@@ -275,12 +275,14 @@ def test_a_full_disk_is_one_line_and_finished_results_stay(tmp_path):
 
 def test_ctrl_c_during_a_sweep_says_truly_what_was_saved(tmp_path):
     # 180 runs of four years: interrupted after two, it cannot finish before Ctrl-C lands
-    # (with 18 runs, a busy machine once let it finish first)
     path = experiment(tmp_path, SMALL_OAT.replace("days = 20", "days = 1500")
                       .replace("replications = 2", "replications = 60"))
+    # Ctrl-C as at a terminal: a command started in the background by a shell (as CI may
+    # be) inherits SIGINT ignored, and Python then keeps ignoring it
     proc = subprocess.Popen([CHAINSIM, "sweep", path, "--out", "s", "--workers", "1"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     journal = tmp_path / "s" / "journal.jsonl"
     deadline = time.monotonic() + 120
     while not (journal.exists() and journal.read_text().count("\n") >= 2):
