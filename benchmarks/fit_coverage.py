@@ -117,9 +117,8 @@ def write_section(rows: list[dict], args, seconds: float) -> None:
               "customers tells them apart, so the two trade off along a curved ridge that the "
               "slopes at the fit see as straighter (and narrower) than it is -- the fit "
               "usually says it is not pinned down, and its intervals should not be trusted "
-              "either way. Loyalty at a low churn (0.05 a year) is found a little high in a "
-              "year of data: customers lost to problems and to everyday churn look alike in a "
-              "year. For comparison, the first version of the fit -- least squares on four "
+              "either way; reach, its partner, misses more often than the other knobs. For "
+              "comparison, the first version of the fit -- least squares on four "
               "seeds alone, without the global search and the fourfold more seeds of the last "
               "stage -- held the truth in 64 % of its pinned intervals: a search on few seeds finds "
               "knobs that fit those seeds' luck.", "",
