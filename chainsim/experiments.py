@@ -42,7 +42,6 @@ import os
 import secrets
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .parallel import RunSpec, run_all, run_spec
-from .scenarios import builtin_dir, load_scenario
+from .scenarios import builtin_dir, load_scenario, read_toml
 from .schema import MAX_DAYS, UNLIMITED, Scenario, ScenarioError, knobs, suggest
 
 DESIGNS = ("grid", "oat", "lhs", "sobol", "morris")
@@ -236,16 +235,7 @@ def load_experiment(path: str | Path, *, max_points: int | None = MAX_POINTS) ->
     ``max_points`` refuses a design larger than that (None: no limit).
     """
     path = resolve_experiment(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"TOML syntax error: {err}", source=str(path)) from None
-    except UnicodeDecodeError:
-        raise ScenarioError("the file is not UTF-8 text (save it as UTF-8)",
-                            source=str(path)) from None
-    except OSError as err:
-        raise ScenarioError(f"cannot read the file: {err.strerror or err}",
-                            source=str(path)) from None
+    raw = read_toml(path, "experiment file")
     for table in ("factors", "set"):
         if table in raw and not isinstance(raw[table], Mapping):
             raise ScenarioError(f"{table} = {raw[table]!r} is not allowed: must be a table "

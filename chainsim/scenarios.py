@@ -51,7 +51,7 @@ def builtin_scenarios() -> dict[str, ScenarioInfo]:
     """Built-in scenarios by name, with their one-line stories."""
     out = {}
     for path in sorted(BUILTIN_DIR.glob("*.toml")):
-        data = _read_toml(path)
+        data = read_toml(path)
         out[path.stem] = ScenarioInfo(path.stem, path, str(data.get("description", "")),
                                       str(data.get("lesson", "")))
     return out
@@ -131,7 +131,7 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if real in chain:
         cycle = " -> ".join(p.name for p in (*chain, real))
         raise ScenarioError(f"extends cycle: {cycle}", source=str(path))
-    data = _read_toml(path)
+    data = read_toml(path)
     parent_ref = data.pop("extends", None)
     if parent_ref is None:
         return data
@@ -159,11 +159,13 @@ def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, what: str = "scenario file") -> dict[str, Any]:
+    """A TOML file's tables; ScenarioError, in one line, for a missing, unreadable, not-UTF-8
+    or malformed file (``what`` names it when it is missing)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(f"scenario file not found: {path}") from None
+        raise ScenarioError(f"{what} not found: {path}") from None
     except UnicodeDecodeError:
         raise ScenarioError("the file is not UTF-8 text (save it as UTF-8)",
                             source=str(path)) from None
@@ -227,7 +229,7 @@ def scenario_toml(base: str, changes: Mapping[str, Any], *, description: str = "
 def read_changes(path: Path, allowed: Iterable[str]) -> dict[str, Any]:
     """The ``section.key`` values a scenario file sets among ``allowed`` (its own, not its
     parent's), checked as a scenario would be."""
-    data = _read_toml(Path(path))
+    data = read_toml(Path(path))
     allowed = set(allowed)
     out: dict[str, Any] = {}
     for section, values in data.items():
