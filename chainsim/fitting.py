@@ -27,10 +27,12 @@ A^-1 B A^-1``, with ``A = J'WJ`` from the slopes ``J`` at the fitted values and
 periods are not independent: a customer lost in March does not buy in April --
 estimated from ``check_reps`` fresh simulated tables at the fitted values;
 ``1 + 1/R`` is the simulation's own noise for ``R`` seeds (Gourieroux &
-Monfort, *Simulation-based econometric methods*, 1996). Where a knob stops
-mattering (a capacity that no longer binds) the slopes understate how far it
-can go: if the loss at the search's bound is no higher than at the interval's
-end, the interval runs to that bound. A knob whose interval spans more than a
+Monfort, *Simulation-based econometric methods*, 1996). The slopes see the
+loss as a quadratic; where it is not -- two knobs trading off along a curved
+ridge (reach and word of mouth both make leads), a knob that stops mattering
+(a capacity that no longer binds) -- the interval is widened to follow each
+knob's loss profile, its partners re-fitted (:func:`_profile`), up to the
+search's bound where the loss never rises enough. A knob whose interval spans more than a
 factor of :data:`PINNED_FACTOR` (a chance: more than :data:`PINNED_SPAN`) is
 reported as not pinned down. Finally the data is checked against the fitted business: how many
 fresh runs lie at least as far from the fitted mean as the data does (a
@@ -664,39 +666,14 @@ def fit(
     flat = np.abs(np.diag(A)) < 1e-12
     sd[flat] = np.inf
 
-    # the linear picture fails where a knob stops mattering (a capacity that no longer binds):
-    # where the loss at the search's bound is no higher than at the interval's end, the data
-    # cannot tell the two apart, and the interval runs to that bound
-    loss_hat = float(np.sum(((means([z_hat], check_seeds)[0] - y) * w) ** 2))
-    probes = []
-    for i, k in enumerate(chosen):
-        if not math.isfinite(sd[i]):
-            continue
-        for sign, bound in ((-1, k.low), (1, k.high)):
-            end = min(max(z_hat[i] + sign * 1.96 * sd[i], k.low), k.high)
-            if end == bound:
-                continue
-            pair = []
-            for at in (end, bound):
-                z = z_hat.copy()
-                z[i] = at
-                pair.append(z)
-            probes.append(((i, bound), pair))
-    probe_means = means([z for _, pair in probes for z in pair], check_seeds)
-    open_side: dict[tuple[int, float], bool] = {}
-    for j, (key, _) in enumerate(probes):
-        at_end, at_bound = (float(np.sum(((m - y) * w) ** 2)) - loss_hat
-                            for m in probe_means[2 * j:2 * j + 2])
-        open_side[key] = at_bound <= at_end
+    # the intervals: the loss profile of each knob, its partners re-fitted (see _profile)
+    lo_z, hi_z = _profile(z_hat, sd, cov, A_inv, J, lows, highs,
+                          lambda zs: [((m - y) * w).ravel() for m in means(zs, check_seeds)],
+                          loss)
 
     results = []
     for i, (k, z, s) in enumerate(zip(chosen, z_hat, sd, strict=True)):
-        lo_z, hi_z = max(z - 1.96 * s, k.low), min(z + 1.96 * s, k.high)
-        if open_side.get((i, k.low)):
-            lo_z = k.low
-        if open_side.get((i, k.high)):
-            hi_z = k.high
-        lo, hi = k.from_z(lo_z), k.from_z(hi_z)
+        lo, hi = k.from_z(lo_z[i]), k.from_z(hi_z[i])
         pinned = (hi / lo < PINNED_FACTOR) if k.scale == "log" else (hi - lo < PINNED_SPAN)
         pinned = pinned and math.isfinite(s)
         # every knob keeps the value the knobs were fitted at together (a knob not pinned down
@@ -715,6 +692,121 @@ def fit(
                np.percentile(fresh, [5, 95], axis=0), p_value=p_value)
 
 
+#: Rounds of the profile search for each end of each interval (see :func:`_profile`).
+PROFILE_ROUNDS = 3
+#: Gauss-Newton steps of the partners at each point of a profile.
+PARTNER_STEPS = 2
+_Z95 = 1.959963984540054
+
+
+def _profile(z_hat: np.ndarray, sd: np.ndarray, cov: np.ndarray, A_inv: np.ndarray,
+             J: np.ndarray, lows: np.ndarray, highs: np.ndarray,
+             residuals: Callable[[list[np.ndarray]], list[np.ndarray]],
+             loss_hat: float) -> tuple[np.ndarray, np.ndarray]:
+    """95 % intervals: the sandwich's, widened where the loss profile is flatter.
+
+    The profile of knob ``i`` is the loss with every other knob moved to where it
+    fits best given ``i``. Where the loss is the quadratic the slopes see, the
+    sandwich interval ``z_hat +- 1.96 sd`` is where the profile rises by less
+    than ``z^2 V_ii / (A^-1)_ii``. Where two knobs trade off along a curved ridge
+    (reach and word of mouth both make leads), or a knob stops mattering (a
+    capacity that no longer binds), the profile stays under that rise further
+    out, and the interval follows it -- to the search's bound if it never
+    rises enough. A point of the profile is reached in two moves: along the line
+    the quadratic predicts (``A^-1 e_i / (A^-1)_ii``), then :data:`PARTNER_STEPS`
+    Gauss-Newton steps of the partners on the slopes at the fit. Its loss is at
+    least the profile's (the partners might fit better still), so a point under the rise is inside
+    for certain, while one over it may not be: the profile only ever widens the
+    sandwich interval. Each side starts at the sandwich's end and looks further
+    out for up to :data:`PROFILE_ROUNDS` rounds; every knob's sides run together
+    (one batch of runs per step); the end is interpolated on the square root of
+    the rise, which is linear in the distance where the loss is quadratic.
+
+    Returns:
+        The ends ``(low, high)`` on the search's scale.
+    """
+    p = len(z_hat)
+    lo_end = np.where(np.isfinite(sd), z_hat - _Z95 * sd, lows).clip(lows, highs)
+    hi_end = np.where(np.isfinite(sd), z_hat + _Z95 * sd, highs).clip(lows, highs)
+    sides = [(i, sign) for i in range(p)
+             if np.isfinite(sd[i]) and A_inv[i, i] > 0 and cov[i, i] > 0 for sign in (-1, 1)]
+    if not sides:
+        return lo_end, hi_end
+    limit = {(i, s): (highs[i] if s > 0 else lows[i]) - z_hat[i] for i, s in sides}
+    rise = {(i, s): _Z95 ** 2 * cov[i, i] / A_inv[i, i] for i, s in sides}
+    seen: dict[tuple[int, int], list[tuple[float, float]]] = {key: [(0.0, 0.0)] for key in sides}
+    step = {(i, s): s * _Z95 * sd[i] for i, s in sides}  # the first try: the sandwich's end
+    for _ in range(PROFILE_ROUNDS):
+        todo = [key for key in sides if step[key] is not None]
+        if not todo:
+            break
+        points = []
+        for i, s in todo:
+            d = step[(i, s)]
+            z = z_hat + d * A_inv[:, i] / A_inv[i, i]
+            z[i] = z_hat[i] + d
+            points.append(np.clip(z, lows, highs))
+        rs = residuals(points)
+        best = [float(r @ r) for r in rs]
+        for _ in range(PARTNER_STEPS):  # the partners settle in, on the slopes at the fit
+            moved = []
+            for (i, _side), z, r in zip(todo, points, rs, strict=True):
+                others = np.arange(p) != i
+                shift = np.linalg.lstsq(J[:, others], -r, rcond=None)[0]
+                z = z.copy()
+                z[others] = np.clip(z[others] + shift, lows[others], highs[others])
+                moved.append(z)
+            points, rs = moved, residuals(moved)
+            best = [min(b, float(r @ r)) for b, r in zip(best, rs, strict=True)]
+        for key, loss in zip(todo, best, strict=True):
+            seen[key].append((abs(step[key]), loss - loss_hat))
+            step[key] = _next_step(seen[key], rise[key], abs(limit[key]), key[1])
+    for i, s in sides:
+        d = max(_Z95 * sd[i], _end(seen[(i, s)], rise[(i, s)], abs(limit[(i, s)])))
+        if s < 0:
+            lo_end[i] = max(z_hat[i] - d, lows[i])
+        else:
+            hi_end[i] = min(z_hat[i] + d, highs[i])
+    return lo_end, hi_end
+
+
+def _end(seen: list[tuple[float, float]], rise: float, limit: float) -> float:
+    """How far the interval reaches on one side, from the (distance, rise) points seen.
+
+    The farthest point whose rise stays under ``rise`` is inside for certain (its
+    partners may fit better still, never worse); beyond it the end is
+    interpolated on the square root of the rise towards the next point seen, or,
+    if none lies beyond, carried on at the square root's slope so far.
+    """
+    root = math.sqrt(rise)
+    d_a, r_a = max((d, r) for d, r in seen if r < rise)
+    s_a = math.sqrt(max(r_a, 0.0))
+    beyond = sorted((d, r) for d, r in seen if d > d_a)
+    if beyond:
+        d_b, r_b = beyond[0]
+        s_b = math.sqrt(max(r_b, 0.0))
+        if s_b <= s_a:
+            return d_a
+        return min(d_b, d_a + (d_b - d_a) * (root - s_a) / (s_b - s_a))
+    if d_a >= limit - 1e-9:
+        return limit  # flat to the search's bound: the data cannot close this side
+    if d_a <= 0 or s_a <= 0:
+        return limit
+    return min(limit, max(d_a, d_a * root / s_a))
+
+
+def _next_step(seen: list[tuple[float, float]], rise: float, limit: float, sign: int):
+    """How far out to look next on one side, or None once a point's rise reached ``rise``."""
+    d_last, r_last = seen[-1]
+    if r_last >= rise or d_last >= limit - 1e-9:
+        return None
+    d_prev, r_prev = seen[-2]
+    if d_prev > 0 and r_last < r_prev * d_last / d_prev:
+        return sign * limit  # rising slower than in a straight line: flattening out, try the bound
+    grow = math.sqrt(rise / r_last) if r_last > 0 else 3.0
+    return sign * min(limit, d_last * min(max(grow, 1.2), 3.0))
+
+
 def total_runs(data: Data, base: Scenario, *, reps: int = 4, check_reps: int = 30,
                max_evaluations: int = 10, generations: int = 8,
                knobs: Sequence[str] | None = None) -> int:
@@ -723,7 +815,7 @@ def total_runs(data: Data, base: Scenario, *, reps: int = 4, check_reps: int = 3
     size = max(2 * n + 2, 8)
     polish = POLISH_FACTOR * reps
     return (size * (generations + 1) * reps + (max_evaluations + 1) * (2 * n + 1) * polish
-            + 6 * n * polish + 2 * check_reps)
+            + (2 + 4 * PROFILE_ROUNDS) * n * polish + 2 * check_reps)
 
 
 # -- files ---------------------------------------------------------------------------------

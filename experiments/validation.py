@@ -191,8 +191,12 @@ def write_doc(cases: list[Case], seconds: float, workers: int) -> None:
         "|---|---|---|",
         *[f"| [{c.title}](#{c.key}) | {c.kind} | "
           f"{'within tolerance' if c.passed else '**OUTSIDE TOLERANCE**'} |" for c in cases],
-        "",
     ]
+    fit = FIGURES / "fit.md"  # written by benchmarks/fit_coverage.py (a quarter of an hour)
+    if fit.is_file():
+        out.append("| [Fitting back known knobs (chainsim fit)](#fitting-back-known-knobs) | "
+                   "independent | coverage measured: see its section |")
+    out.append("")
     for c in cases:
         fig = figure(c)
         fig.savefig(FIGURES / f"{c.key}.png", dpi=80)
@@ -200,7 +204,6 @@ def write_doc(cases: list[Case], seconds: float, workers: int) -> None:
                 f"**Set-up.** {c.setup}", "",
                 *markdown_table(c.table, floatfmt="g"), "", f"![{c.title}](validation/{c.key}.png)", "",
                 f"**How close, and why.** {c.verdict}", "", f"**Tolerance.** {c.tolerance}", ""]
-    fit = FIGURES / "fit.md"  # written by benchmarks/fit_coverage.py (a quarter of an hour)
     if fit.is_file():
         out += [fit.read_text(encoding="utf-8")]
     DOC.write_text("\n".join(out), encoding="utf-8")

@@ -225,6 +225,63 @@ def test_a_damaged_fit_json_is_refused(tmp_path):
         load_fit(tmp_path / "fit.json")
 
 
+def _profile_of(residual, z_hat):
+    """The fit's intervals for a known residual function, slopes taken exactly as the fit does."""
+    from chainsim.fitting import _profile
+
+    eps = 1e-6
+    r0 = residual(z_hat)
+    J = np.column_stack([(residual(z_hat + eps * e) - residual(z_hat - eps * e)) / (2 * eps)
+                         for e in np.eye(len(z_hat))])
+    A_inv = np.linalg.inv(J.T @ J)  # weights right: B = A, the sandwich is A^-1
+    sd = np.sqrt(np.diag(A_inv))
+    lows, highs = np.full(len(z_hat), -50.0), np.full(len(z_hat), 50.0)
+    return _profile(z_hat, sd, A_inv, A_inv, J, lows, highs,
+                    lambda zs: [residual(z) for z in zs], float(r0 @ r0)), sd
+
+
+def test_where_the_loss_is_quadratic_the_intervals_are_the_sandwichs():
+    rng = np.random.default_rng(3)
+    J = rng.normal(size=(12, 3))
+    J[:, 1] += 0.9 * J[:, 0]  # two knobs that trade off, along a straight ridge
+    y = rng.normal(size=12)
+    z_hat = np.linalg.lstsq(J, y, rcond=None)[0]
+    (lo, hi), sd = _profile_of(lambda z: J @ z - y, z_hat)
+    np.testing.assert_allclose(lo, z_hat - 1.959964 * sd, rtol=1e-5)
+    np.testing.assert_allclose(hi, z_hat + 1.959964 * sd, rtol=1e-5)
+
+
+def test_on_a_curved_ridge_the_interval_follows_the_profile():
+    """Residuals (z0 - 1)/0.2 and (z1 - z0^2)/0.05: z1 trades off with z0 along the parabola
+    z1 = z0^2. The slopes at the fit see a straight ridge; the profile of z1 -- worked out
+    here on a fine grid of z0 -- bends, and reaches further up."""
+    def residual(z):
+        return np.array([(z[0] - 1.0) / 0.2, (z[1] - z[0] ** 2) / 0.05])
+
+    (lo, hi), sd = _profile_of(residual, np.array([1.0, 1.0]))
+    z0 = np.linspace(0.8, 1.8, 50_001)  # the best z0 for these z1 lies near sqrt(z1)
+    grid = np.linspace(1.0, 2.5, 1501)
+    profile = np.array([np.min(((z0 - 1) / 0.2) ** 2 + ((z1 - z0 ** 2) / 0.05) ** 2)
+                        for z1 in grid])
+    end = grid[np.argmax(profile > 1.959964 ** 2)]
+    wald = 1 + 1.959964 * sd[1]
+    assert end > wald + 0.1  # the oracle: the profile does reach further
+    # its points are reached by a few steps of the partners, so they sit at or above the
+    # profile, and the end falls a little short of it: within 0.05 (the sandwich: 0.16)
+    assert hi[1] == pytest.approx(end, abs=0.05)
+    assert lo[1] == pytest.approx(1 - 1.959964 * sd[1], rel=1e-6)  # never narrower
+
+
+def test_a_knob_that_stops_mattering_is_open_to_the_bound():
+    """A capacity past the point where it binds: the loss is flat beyond z = 0.45, where its rise is 1 (under 3.84)."""
+    def residual(z):
+        return np.array([(min(z[0], 0.45) - 0.4) / 0.05, (z[1] - 0.3) / 0.1])
+
+    (lo, hi), _ = _profile_of(residual, np.array([0.4, 0.3]))
+    assert hi[0] == 50.0
+    assert lo[0] == pytest.approx(0.4 - 1.959964 * 0.05, rel=1e-3)
+
+
 @pytest.mark.full
 def test_intervals_of_pinned_knobs_hold_the_truth_at_about_their_rate():
     """Coverage: data from known knobs (three businesses, three tables each, on seeds the fit
