@@ -854,9 +854,16 @@ def cmd_sweep(args) -> int:
 
 def _reach_scheduler(address: str) -> None:
     """Connect to the Dask scheduler once, so an unreachable one is said before any file."""
+    import socket
+    from urllib.parse import urlsplit
+
     from distributed import Client
 
     try:
+        where = urlsplit(address)
+        if where.scheme in ("tcp", "tls") and where.hostname and where.port:
+            # a refused connection is said at once; Dask's client would retry for 10 s
+            socket.create_connection((where.hostname, where.port), timeout=10).close()
         Client(address, timeout="10s").close()
     except (OSError, TimeoutError, ValueError) as err:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: "

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -89,6 +91,27 @@ def default_workers() -> int:
                else (os.cpu_count() or 1))
 
 
+def start_worker() -> None:
+    """What each local worker does first: skip Mesa's unused modules, and watch its parent.
+
+    A pool's workers outlive a parent killed without goodbyes (``kill -9``, a
+    closed terminal): they would go on with the runs already sent to them, for
+    no one. Each worker checks once a second that its parent is still there,
+    and leaves at once when it is not.
+    """
+    from .startup import defer_unused_mesa_modules
+
+    defer_unused_mesa_modules()
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="chainsim-parent-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
 @contextmanager
 def executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor]:
     """A process pool with ``workers`` processes, or a Dask cluster's executor."""
@@ -98,13 +121,11 @@ def executor(workers: int | None = None, scheduler: str | None = None) -> Iterat
         with Client(scheduler, timeout="10s") as client:
             yield client.get_executor(pure=False)
         return
-    from .startup import defer_unused_mesa_modules
-
     # spawn: workers start clean (no inherited threads or locks), on every platform;
     # each skips the Mesa modules chainsim never runs (a third of its start-up)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers or default_workers(), mp_context=context,
-                             initializer=defer_unused_mesa_modules) as pool:
+                             initializer=start_worker) as pool:
         yield pool
 
 

@@ -216,9 +216,23 @@ def test_a_second_sweep_on_the_same_folder_is_refused_while_the_first_runs(tmp_p
             time.sleep(0.1)
         second = chainsim("sweep", path, "--out", "s", cwd=tmp_path)
         one_line_error(second, 2, "another sweep is writing to s")
+        workers = Path(f"/proc/{first.pid}/task/{first.pid}/children").read_text().split()
     finally:
         first.kill()
         first.wait()
+    # its worker, left with runs of 3,000 days queued, leaves with its parent
+    assert workers
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{w}").exists() and "Z" not in _state(w) for w in workers):
+        assert time.monotonic() < deadline, "a worker outlived its killed sweep"
+        time.sleep(0.2)
+
+
+def _state(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 def test_report_on_an_empty_a_damaged_and_a_truncated_sweep(tmp_path):

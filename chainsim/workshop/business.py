@@ -221,11 +221,11 @@ class VerdictBoard:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            from ..startup import defer_unused_mesa_modules
+            from ..parallel import start_worker
 
             self._pool = ProcessPoolExecutor(
                 max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=defer_unused_mesa_modules)
+                initializer=start_worker)
         return Race(scenario).run(pool=self._pool).verdict()
 
     def wait(self, scenario: Scenario, timeout: float = 120.0, cancel=None):
