@@ -246,6 +246,7 @@ def _press_until(page, lever: str, done, key: str = "ArrowRight") -> None:
     pytest.fail(f"{lever} never got there")
 
 
+@pytest.mark.full  # 40 s of a real browser: the fast suite keeps the round's own tests
 def test_in_a_browser_teams_join_submit_and_the_round_is_scored(tmp_path):
     """Issue 12: three teams join (a wrong code is refused), submit within the budget (over
     it is refused with a clear message), the facilitator plays the round, the scoreboard is
