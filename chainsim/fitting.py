@@ -669,7 +669,7 @@ def fit(
     # the intervals: the loss profile of each knob, its partners re-fitted (see _profile)
     lo_z, hi_z = _profile(z_hat, sd, cov, A_inv, J, lows, highs,
                           lambda zs: [((m - y) * w).ravel() for m in means(zs, check_seeds)],
-                          loss)
+                          polished(z_hat))
 
     results = []
     for i, (k, z, s) in enumerate(zip(chosen, z_hat, sd, strict=True)):
@@ -702,7 +702,7 @@ _Z95 = 1.959963984540054
 def _profile(z_hat: np.ndarray, sd: np.ndarray, cov: np.ndarray, A_inv: np.ndarray,
              J: np.ndarray, lows: np.ndarray, highs: np.ndarray,
              residuals: Callable[[list[np.ndarray]], list[np.ndarray]],
-             loss_hat: float) -> tuple[np.ndarray, np.ndarray]:
+             r_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """95 % intervals: the sandwich's, widened where the loss profile is flatter.
 
     The profile of knob ``i`` is the loss with every other knob moved to where it
@@ -712,12 +712,16 @@ def _profile(z_hat: np.ndarray, sd: np.ndarray, cov: np.ndarray, A_inv: np.ndarr
     (reach and word of mouth both make leads), or a knob stops mattering (a
     capacity that no longer binds), the profile stays under that rise further
     out, and the interval follows it -- to the search's bound if it never
-    rises enough. A point of the profile is reached in two moves: along the line
-    the quadratic predicts (``A^-1 e_i / (A^-1)_ii``), then :data:`PARTNER_STEPS`
-    Gauss-Newton steps of the partners on the slopes at the fit. Its loss is at
+    rises enough. A point of the profile is reached in two moves: on from the
+    side's last point along the line the quadratic predicts
+    (``A^-1 e_i / (A^-1)_ii``), then :data:`PARTNER_STEPS` quasi-Newton steps of
+    the partners, from the slopes at the fit, Broyden-updated by every step
+    taken (no runs for slopes: on a curved ridge they learn the bend). Its loss is at
     least the profile's (the partners might fit better still), so a point under the rise is inside
-    for certain, while one over it may not be: the profile only ever widens the
-    sandwich interval. Each side starts at the sandwich's end and looks further
+    while one over it may not be: the profile is used to widen the sandwich
+    interval, never to narrow it. Rises count from the lowest loss known: the
+    one the slopes predict at their minimum (the least squares stop after a few
+    steps, a little short of it), or a profile point's if lower. Each side starts at the sandwich's end and looks further
     out for up to :data:`PROFILE_ROUNDS` rounds; every knob's sides run together
     (one batch of runs per step); the end is interpolated on the square root of
     the rise, which is linear in the distance where the loss is quadratic.
@@ -728,41 +732,65 @@ def _profile(z_hat: np.ndarray, sd: np.ndarray, cov: np.ndarray, A_inv: np.ndarr
     p = len(z_hat)
     lo_end = np.where(np.isfinite(sd), z_hat - _Z95 * sd, lows).clip(lows, highs)
     hi_end = np.where(np.isfinite(sd), z_hat + _Z95 * sd, highs).clip(lows, highs)
-    sides = [(i, sign) for i in range(p)
-             if np.isfinite(sd[i]) and A_inv[i, i] > 0 and cov[i, i] > 0 for sign in (-1, 1)]
+    limit = {(i, s): abs((highs[i] if s > 0 else lows[i]) - z_hat[i])
+             for i in range(p) for s in (-1, 1)}
+    # a side whose sandwich end already lies at the search's bound cannot reach further
+    sides = [(i, s) for i in range(p) for s in (-1, 1)
+             if np.isfinite(sd[i]) and A_inv[i, i] > 0 and cov[i, i] > 0
+             and _Z95 * sd[i] < limit[(i, s)]]
     if not sides:
         return lo_end, hi_end
-    limit = {(i, s): (highs[i] if s > 0 else lows[i]) - z_hat[i] for i, s in sides}
+    informed = np.isfinite(sd)  # partners the data moves at all
     rise = {(i, s): _Z95 ** 2 * cov[i, i] / A_inv[i, i] for i, s in sides}
-    seen: dict[tuple[int, int], list[tuple[float, float]]] = {key: [(0.0, 0.0)] for key in sides}
+    seen: dict[tuple[int, int], list[tuple[float, float]]] = {key: [] for key in sides}
+    loss_hat = float(r_hat @ r_hat)
+    gradient = J.T @ r_hat  # the Gauss-Newton decrement: how far above its minimum the fit is
+    best_loss = max(0.0, loss_hat - float(gradient @ A_inv @ gradient))
+
+    def rises(key):
+        return [(0.0, loss_hat - best_loss), *((d, x - best_loss) for d, x in seen[key])]
+
     step = {(i, s): s * _Z95 * sd[i] for i, s in sides}  # the first try: the sandwich's end
+    # where each side's partners fitted best so far, and its slopes there (Broyden-updated)
+    last = {key: (0.0, z_hat) for key in sides}
+    slopes = {key: J for key in sides}
     for _ in range(PROFILE_ROUNDS):
         todo = [key for key in sides if step[key] is not None]
         if not todo:
             break
         points = []
         for i, s in todo:
-            d = step[(i, s)]
-            z = z_hat + d * A_inv[:, i] / A_inv[i, i]
+            d, (d0, z0) = step[(i, s)], last[(i, s)]
+            z = z0 + (d - d0) * A_inv[:, i] / A_inv[i, i]  # on from the last point seen
             z[i] = z_hat[i] + d
             points.append(np.clip(z, lows, highs))
         rs = residuals(points)
-        best = [float(r @ r) for r in rs]
-        for _ in range(PARTNER_STEPS):  # the partners settle in, on the slopes at the fit
+        best = [(float(r @ r), z) for r, z in zip(rs, points, strict=True)]
+        for _ in range(PARTNER_STEPS):  # the partners settle in
             moved = []
-            for (i, _side), z, r in zip(todo, points, rs, strict=True):
-                others = np.arange(p) != i
-                shift = np.linalg.lstsq(J[:, others], -r, rcond=None)[0]
+            for (i, s), z, r in zip(todo, points, rs, strict=True):
+                others = informed & (np.arange(p) != i)
+                shift = np.linalg.lstsq(slopes[(i, s)][:, others], -r, rcond=1e-10)[0]
                 z = z.copy()
                 z[others] = np.clip(z[others] + shift, lows[others], highs[others])
                 moved.append(z)
-            points, rs = moved, residuals(moved)
-            best = [min(b, float(r @ r)) for b, r in zip(best, rs, strict=True)]
-        for key, loss in zip(todo, best, strict=True):
-            seen[key].append((abs(step[key]), loss - loss_hat))
-            step[key] = _next_step(seen[key], rise[key], abs(limit[key]), key[1])
+            new_rs = residuals(moved)
+            for k, key in enumerate(todo):
+                dz, dr = moved[k] - points[k], new_rs[k] - rs[k]
+                if dz @ dz > 0:  # Broyden: the slopes learn from the step just taken
+                    slopes[key] = slopes[key] + np.outer(dr - slopes[key] @ dz, dz) / (dz @ dz)
+                loss = float(new_rs[k] @ new_rs[k])
+                if loss < best[k][0]:
+                    best[k] = (loss, moved[k])
+            points, rs = moved, new_rs
+        for key, (x, z) in zip(todo, best, strict=True):
+            seen[key].append((abs(step[key]), x))
+            last[key] = (step[key], z)
+        best_loss = min(best_loss, *(x for x, _ in best))
+        for key in todo:
+            step[key] = _next_step(rises(key), rise[key], limit[key], key[1])
     for i, s in sides:
-        d = max(_Z95 * sd[i], _end(seen[(i, s)], rise[(i, s)], abs(limit[(i, s)])))
+        d = max(_Z95 * sd[i], _end(rises((i, s)), rise[(i, s)], limit[(i, s)]))
         if s < 0:
             lo_end[i] = max(z_hat[i] - d, lows[i])
         else:
@@ -773,13 +801,14 @@ def _profile(z_hat: np.ndarray, sd: np.ndarray, cov: np.ndarray, A_inv: np.ndarr
 def _end(seen: list[tuple[float, float]], rise: float, limit: float) -> float:
     """How far the interval reaches on one side, from the (distance, rise) points seen.
 
-    The farthest point whose rise stays under ``rise`` is inside for certain (its
-    partners may fit better still, never worse); beyond it the end is
-    interpolated on the square root of the rise towards the next point seen, or,
-    if none lies beyond, carried on at the square root's slope so far.
+    The farthest point whose rise stays under ``rise`` is inside (its partners
+    may fit better still, never worse); beyond it the end is interpolated on the
+    square root of the rise towards the next point seen, or, if none lies
+    beyond, carried on at the square root's slope so far -- at most twice as
+    far as any point seen: the bound itself only when a point there was seen.
     """
     root = math.sqrt(rise)
-    d_a, r_a = max((d, r) for d, r in seen if r < rise)
+    d_a, r_a = max(((d, r) for d, r in seen if r < rise), default=(0.0, 0.0))
     s_a = math.sqrt(max(r_a, 0.0))
     beyond = sorted((d, r) for d, r in seen if d > d_a)
     if beyond:
@@ -790,9 +819,8 @@ def _end(seen: list[tuple[float, float]], rise: float, limit: float) -> float:
         return min(d_b, d_a + (d_b - d_a) * (root - s_a) / (s_b - s_a))
     if d_a >= limit - 1e-9:
         return limit  # flat to the search's bound: the data cannot close this side
-    if d_a <= 0 or s_a <= 0:
-        return limit
-    return min(limit, max(d_a, d_a * root / s_a))
+    reach = d_a * root / s_a if s_a > 0 else math.inf
+    return min(limit, 2.0 * d_a, max(d_a, reach))
 
 
 def _next_step(seen: list[tuple[float, float]], rise: float, limit: float, sign: int):
@@ -801,7 +829,7 @@ def _next_step(seen: list[tuple[float, float]], rise: float, limit: float, sign:
     if r_last >= rise or d_last >= limit - 1e-9:
         return None
     d_prev, r_prev = seen[-2]
-    if d_prev > 0 and r_last < r_prev * d_last / d_prev:
+    if d_prev > 0 and r_last < max(r_prev, 0.0) * d_last / d_prev:
         return sign * limit  # rising slower than in a straight line: flattening out, try the bound
     grow = math.sqrt(rise / r_last) if r_last > 0 else 3.0
     return sign * min(limit, d_last * min(max(grow, 1.2), 3.0))
@@ -815,7 +843,7 @@ def total_runs(data: Data, base: Scenario, *, reps: int = 4, check_reps: int = 3
     size = max(2 * n + 2, 8)
     polish = POLISH_FACTOR * reps
     return (size * (generations + 1) * reps + (max_evaluations + 1) * (2 * n + 1) * polish
-            + (2 + 4 * PROFILE_ROUNDS) * n * polish + 2 * check_reps)
+            + (2 + 2 * (1 + PARTNER_STEPS) * PROFILE_ROUNDS) * n * polish + 2 * check_reps)
 
 
 # -- files ---------------------------------------------------------------------------------

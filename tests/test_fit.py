@@ -107,7 +107,7 @@ def small_fit():
     truth = base.replace({"sales.quality": 0.35, "retention.churn_per_year": 0.3})
     data = simulate_data(truth, "month", 6, replication=5_000)
     f = fit(data, base, knobs=["sales.quality", "retention.churn_per_year", "operations.capacity"],
-            reps=2, check_reps=8, generations=3, max_evaluations=6)
+            reps=2, check_reps=6, generations=2, max_evaluations=4)
     return truth, f
 
 
@@ -225,6 +225,12 @@ def test_a_damaged_fit_json_is_refused(tmp_path):
         load_fit(tmp_path / "fit.json")
 
 
+#: The data's spread against what the weights assume: the sandwich is SPREAD x A^-1, and an
+#: interval's end is where the profile rises by SPREAD x 1.96^2 (under 1, so that a
+#: threshold without it would widen every interval past the sandwich's).
+SPREAD = 0.5
+
+
 def _profile_of(residual, z_hat):
     """The fit's intervals for a known residual function, slopes taken exactly as the fit does."""
     from chainsim.fitting import _profile
@@ -233,11 +239,12 @@ def _profile_of(residual, z_hat):
     r0 = residual(z_hat)
     J = np.column_stack([(residual(z_hat + eps * e) - residual(z_hat - eps * e)) / (2 * eps)
                          for e in np.eye(len(z_hat))])
-    A_inv = np.linalg.inv(J.T @ J)  # weights right: B = A, the sandwich is A^-1
-    sd = np.sqrt(np.diag(A_inv))
+    A_inv = np.linalg.inv(J.T @ J)
+    cov = SPREAD * A_inv
+    sd = np.sqrt(np.diag(cov))
     lows, highs = np.full(len(z_hat), -50.0), np.full(len(z_hat), 50.0)
-    return _profile(z_hat, sd, A_inv, A_inv, J, lows, highs,
-                    lambda zs: [residual(z) for z in zs], float(r0 @ r0)), sd
+    return _profile(z_hat, sd, cov, A_inv, J, lows, highs,
+                    lambda zs: [residual(z) for z in zs], r0), sd
 
 
 def test_where_the_loss_is_quadratic_the_intervals_are_the_sandwichs():
@@ -251,24 +258,42 @@ def test_where_the_loss_is_quadratic_the_intervals_are_the_sandwichs():
     np.testing.assert_allclose(hi, z_hat + 1.959964 * sd, rtol=1e-5)
 
 
+def test_a_fit_that_stopped_short_of_the_minimum_is_measured_from_the_best_point_seen():
+    """The least squares stop after a few steps: here the fit sits one standard error from
+    the minimum. Rises count from the minimum the slopes predict, so the interval reaches
+    as far as the minimum's -- not further, and not to the search's bound."""
+    rng = np.random.default_rng(3)
+    J = rng.normal(size=(12, 3))
+    J[:, 1] += 0.9 * J[:, 0]
+    y = rng.normal(size=12)
+    best = np.linalg.lstsq(J, y, rcond=None)[0]
+    sd_best = np.sqrt(SPREAD * np.diag(np.linalg.inv(J.T @ J)))
+    z_hat = best + np.array([sd_best[0], 0.0, 0.0])
+    (lo, hi), sd = _profile_of(lambda z: J @ z - y, z_hat)
+    assert np.all(hi < 50) and np.all(lo > -50)
+    # reaching out from the fit towards the minimum, the low end of knob 0 is the minimum's
+    assert lo[0] == pytest.approx(best[0] - 1.959964 * sd_best[0], abs=0.1 * sd_best[0])
+    assert hi[0] == pytest.approx(z_hat[0] + 1.959964 * sd[0], rel=1e-6)  # never narrower
+
+
 def test_on_a_curved_ridge_the_interval_follows_the_profile():
-    """Residuals (z0 - 1)/0.2 and (z1 - z0^2)/0.05: z1 trades off with z0 along the parabola
+    """Residuals (z0 - 1)/0.3 and (z1 - z0^2)/0.05: z1 trades off with z0 along the parabola
     z1 = z0^2. The slopes at the fit see a straight ridge; the profile of z1 -- worked out
     here on a fine grid of z0 -- bends, and reaches further up."""
     def residual(z):
-        return np.array([(z[0] - 1.0) / 0.2, (z[1] - z[0] ** 2) / 0.05])
+        return np.array([(z[0] - 1.0) / 0.3, (z[1] - z[0] ** 2) / 0.05])
 
     (lo, hi), sd = _profile_of(residual, np.array([1.0, 1.0]))
+    assert (lo[0], hi[0]) == pytest.approx((1 - 1.959964 * sd[0], 1 + 1.959964 * sd[0]),
+                                           rel=1e-3)  # z0's own profile is a parabola
     z0 = np.linspace(0.8, 1.8, 50_001)  # the best z0 for these z1 lies near sqrt(z1)
     grid = np.linspace(1.0, 2.5, 1501)
-    profile = np.array([np.min(((z0 - 1) / 0.2) ** 2 + ((z1 - z0 ** 2) / 0.05) ** 2)
+    profile = np.array([np.min(((z0 - 1) / 0.3) ** 2 + ((z1 - z0 ** 2) / 0.05) ** 2)
                         for z1 in grid])
-    end = grid[np.argmax(profile > 1.959964 ** 2)]
+    end = grid[np.argmax(profile > SPREAD * 1.959964 ** 2)]
     wald = 1 + 1.959964 * sd[1]
     assert end > wald + 0.1  # the oracle: the profile does reach further
-    # its points are reached by a few steps of the partners, so they sit at or above the
-    # profile, and the end falls a little short of it: within 0.05 (the sandwich: 0.16)
-    assert hi[1] == pytest.approx(end, abs=0.05)
+    assert hi[1] == pytest.approx(end, abs=0.01)  # the grid's step is 0.001
     assert lo[1] == pytest.approx(1 - 1.959964 * sd[1], rel=1e-6)  # never narrower
 
 
@@ -279,7 +304,7 @@ def test_a_knob_that_stops_mattering_is_open_to_the_bound():
 
     (lo, hi), _ = _profile_of(residual, np.array([0.4, 0.3]))
     assert hi[0] == 50.0
-    assert lo[0] == pytest.approx(0.4 - 1.959964 * 0.05, rel=1e-3)
+    assert lo[0] == pytest.approx(0.4 - 1.959964 * 0.05 * SPREAD ** 0.5, rel=1e-3)
 
 
 @pytest.mark.full
