@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(VENV)/bin/chainsim run balanced --days 365 --out runs/demo
 
 test: $(STAMP) browser
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist worksteal
 
 test-full: $(STAMP)
 	$(PY) -m pytest -n 2 -m full

@@ -357,6 +357,7 @@ def test_in_a_browser_two_pages_are_two_businesses(workshop_url):
         browser.close()
 
 
+@pytest.mark.full  # a browser session of 10-20 s: CI runs it in test-full
 def test_in_a_browser_the_projector_shows_every_control_at_1280x720(workshop_url):
     """Issue 12: in projector mode at 1280x720 every control is on screen without scrolling,
     in large type, with fewer, larger charts."""
@@ -388,6 +389,7 @@ def test_in_a_browser_the_projector_shows_every_control_at_1280x720(workshop_url
         browser.close()
 
 
+@pytest.mark.full  # a browser session of 10-20 s: CI runs it in test-full
 def test_in_a_browser_weak_operations_shows_operations_as_the_weakest_link_at_day_60(
         workshop_url):
     """Issue 10: the room is shown the story's link, in red, at day 60 -- as the summary says."""
