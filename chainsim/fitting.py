@@ -642,8 +642,11 @@ def fit(
                                     maxiter=generations, vectorized=True, updating="deferred",
                                     polish=False, tol=0.0, rng=rng)
     # then slopes, from the best point found, to settle in
+    def polished_all(zs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [((m - y) * w).ravel() for m in means(zs, check_seeds)]
+
     def polished(z: np.ndarray) -> np.ndarray:
-        return ((means([z], check_seeds)[0] - y) * w).ravel()
+        return polished_all([z])[0]
 
     result = least_squares(polished, coarse.x,
                            jac=lambda z: jacobian(z, central=True, seeds=check_seeds),
@@ -667,9 +670,7 @@ def fit(
     sd[flat] = np.inf
 
     # the intervals: the loss profile of each knob, its partners re-fitted (see _profile)
-    lo_z, hi_z = _profile(z_hat, sd, cov, A_inv, J, lows, highs,
-                          lambda zs: [((m - y) * w).ravel() for m in means(zs, check_seeds)],
-                          polished(z_hat))
+    lo_z, hi_z = _profile(z_hat, sd, cov, A_inv, J, lows, highs, polished_all, polished(z_hat))
 
     results = []
     for i, (k, z, s) in enumerate(zip(chosen, z_hat, sd, strict=True)):
@@ -716,12 +717,13 @@ def _profile(z_hat: np.ndarray, sd: np.ndarray, cov: np.ndarray, A_inv: np.ndarr
     side's last point along the line the quadratic predicts
     (``A^-1 e_i / (A^-1)_ii``), then :data:`PARTNER_STEPS` quasi-Newton steps of
     the partners, from the slopes at the fit, Broyden-updated by every step
-    taken (no runs for slopes: on a curved ridge they learn the bend). Its loss is at
-    least the profile's (the partners might fit better still), so a point under the rise is inside
-    while one over it may not be: the profile is used to widen the sandwich
-    interval, never to narrow it. Rises count from the lowest loss known: the
-    one the slopes predict at their minimum (the least squares stop after a few
-    steps, a little short of it), or a profile point's if lower. Each side starts at the sandwich's end and looks further
+    taken (no runs for slopes: on a curved ridge they learn the bend). Its
+    loss is at least the profile's (the partners might fit better still), so a
+    point under the rise is inside while one over it may not be: the profile is
+    used to widen the sandwich interval, never to narrow it. Rises count from
+    the lowest loss known: the one the slopes predict at their minimum (the
+    least squares stop after a few steps, a little short of it), or a profile
+    point's if lower. Each side starts at the sandwich's end and looks further
     out for up to :data:`PROFILE_ROUNDS` rounds; every knob's sides run together
     (one batch of runs per step); the end is interpolated on the square root of
     the rise, which is linear in the distance where the loss is quadratic.
