@@ -14,6 +14,8 @@ per day.
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import numpy as np
 
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -32,7 +34,7 @@ class WakeCalendar:
     __slots__ = ("_days", "size")
 
     def __init__(self) -> None:
-        self._days: dict[int, list] = {}
+        self._days: defaultdict[int, list] = defaultdict(list)
         self.size = 0
 
     def __len__(self) -> int:
@@ -47,11 +49,7 @@ class WakeCalendar:
         book = self._days
         if n <= SMALL_BATCH:
             for day, cid in zip(days.tolist(), ids.tolist(), strict=True):
-                entry = book.get(day)
-                if entry is None:
-                    book[day] = [cid]
-                else:
-                    entry.append(cid)
+                book[day].append(cid)
             return
         order = np.argsort(days, kind="stable")
         when, who = days[order], ids[order]
@@ -59,7 +57,7 @@ class WakeCalendar:
         starts = [0, *cuts.tolist()]
         ends = [*starts[1:], n]
         for day, a, b in zip(when[starts].tolist(), starts, ends, strict=True):
-            book.setdefault(day, []).append(who[a:b])
+            book[day].append(who[a:b])
 
     def due(self, day: int) -> np.ndarray:
         """Take out everyone due on ``day``, in the order they were filed."""

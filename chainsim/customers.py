@@ -52,6 +52,7 @@ ENGAGED_PLACES = (LEAD, *ACTIVE_PLACES)
 UNRATED, SATISFIED, UNHAPPY_OPERATIONS, UNHAPPY_SERVICE = range(4)
 
 _EMPTY = np.empty(0, dtype=np.int64)
+assert (NO_PROBLEM, SILENT_PROBLEM) == (0, 1)  # a silent problem's class is its flag
 
 
 class Customer(mesa.Agent):
@@ -131,14 +132,15 @@ class CustomerBook:
         self.calendar = WakeCalendar()
         self._views: dict[int, Customer] = {}
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._talk_ends: dict[int, np.ndarray] = {}
+        self._talk_ends: dict[int, list[int]] = {}  # day -> (operations, service) who stop
         self.log = JourneyLog() if journeys else None
         self._table: _OutcomeTable | None = None
         # running counts
         self.active = 0
         self.customers_total = 0
-        self.moods = np.zeros(4, dtype=np.int64)  # active customers by mood
-        self.left_unhappy = np.zeros(2, dtype=np.int64)  # left unhappy, still talking, by blame
+        # plain ints: a day changes them a few times, and a numpy call costs more than the sum
+        self.moods = [0, 0, 0, 0]  # active customers by mood
+        self.left_unhappy = [0, 0]  # left unhappy, still talking, by blame (operations, service)
         self._rated = 0  # active customers with at least one delivery
         self._satisfaction_sum = 0.0
 
@@ -160,20 +162,22 @@ class CustomerBook:
     @property
     def promoters(self) -> int:
         """Active customers who are satisfied: they spread good word."""
-        return int(self.moods[SATISFIED])
+        return self.moods[SATISFIED]
 
     @property
     def unhappy(self) -> int:
         """Active customers who are unhappy now."""
-        return int(self.moods[UNHAPPY_OPERATIONS] + self.moods[UNHAPPY_SERVICE])
+        return self.moods[UNHAPPY_OPERATIONS] + self.moods[UNHAPPY_SERVICE]
 
-    def detractors_by_blame(self) -> np.ndarray:
-        """Detractors (unhappy now, or left unhappy and still talking) by whose doing."""
-        return self.moods[UNHAPPY_OPERATIONS:] + self.left_unhappy
+    def detractors_by_blame(self) -> tuple[int, int]:
+        """Detractors (unhappy now, or left unhappy and still talking) by whose doing:
+        ``(operations, service)``."""
+        moods, left = self.moods, self.left_unhappy
+        return (moods[UNHAPPY_OPERATIONS] + left[0], moods[UNHAPPY_SERVICE] + left[1])
 
     @property
     def detractors(self) -> int:
-        return int(self.detractors_by_blame().sum())
+        return sum(self.detractors_by_blame())
 
     @property
     def satisfaction_mean(self) -> float:
@@ -276,12 +280,12 @@ class CustomerBook:
             self.log.record_coded(day, DELIVERY_EVENTS[kinds], ids)
         self.model.ledger.problems += problems
         if not problems:  # nobody has anything to complain about
-            self._rate(ids, sat, UNHAPPY_OPERATIONS, problem)
+            self._rate(ids, sat, UNHAPPY_OPERATIONS, problem, 0)
             self._pending.append((ids, np.ones(n), np.full(n, NO_PROBLEM)))
             return _EMPTY
         prior = self.problems[ids]
         self.problems[ids] = prior + problem
-        self._rate(ids, sat, UNHAPPY_OPERATIONS, problem)
+        self._rate(ids, sat, UNHAPPY_OPERATIONS, problem, problems)
 
         complains = problem & (self.model.streams["complaints"].random(n)
                                < judge.complain_probability)
@@ -292,7 +296,7 @@ class CustomerBook:
         deciding = ~complains
         silent = problem[deciding]
         keep = scenario.retention
-        classes = np.where(silent, SILENT_PROBLEM, NO_PROBLEM)
+        classes = silent.astype(np.int64)  # SILENT_PROBLEM where silent, else NO_PROBLEM
         episode = np.where(
             silent,
             rules.episode_retention(keep.silent_problem, prior[deciding],
@@ -393,20 +397,27 @@ class CustomerBook:
 
     # -- internals -------------------------------------------------------------
     def _rate(self, ids: np.ndarray, sat: np.ndarray, blame: int,
-              problem: np.ndarray | None = None) -> None:
-        """Set satisfaction and mood (unhappy ones blame ``blame``), keeping counts in step."""
+              problem: np.ndarray | None = None, unhappy: int | None = None) -> None:
+        """Set satisfaction and mood (unhappy ones blame ``blame``), keeping counts in step.
+
+        ``problem`` (who is unhappy) and ``unhappy`` (how many) are worked out
+        here unless the caller already has them.
+        """
         mood, satisfaction, moods = self.mood, self.satisfaction, self.moods
         if problem is None:
             problem = rules.is_problem(sat, self.model.params.customers.tolerance)
         n = len(ids)
-        unhappy = int(np.count_nonzero(problem))
+        if unhappy is None:
+            unhappy = int(np.count_nonzero(problem))
         old_mood = mood[ids]
-        old_counts = np.bincount(old_mood, minlength=4)
-        moods -= old_counts
-        moods[SATISFIED] += n - unhappy
+        unrated, was_satisfied, was_operations, was_service = np.bincount(
+            old_mood, minlength=4).tolist()
+        moods[UNRATED] -= unrated
+        moods[SATISFIED] += n - unhappy - was_satisfied
+        moods[UNHAPPY_OPERATIONS] -= was_operations
+        moods[UNHAPPY_SERVICE] -= was_service
         moods[blame] += unhappy
         old_sat = satisfaction[ids]
-        unrated = int(old_counts[UNRATED])
         if unrated:
             self._satisfaction_sum += float(sat.sum()) - float(old_sat[old_mood != UNRATED].sum())
             self._rated += unrated
@@ -417,22 +428,31 @@ class CustomerBook:
 
     def _churn(self, ids: np.ndarray, day: int, classes: np.ndarray) -> None:
         mood = self.mood[ids]
-        counts = np.bincount(mood, minlength=4)
+        counts = np.bincount(mood, minlength=4).tolist()
         self.place[ids] = CHURNED
         self.active -= len(ids)
-        self.moods -= counts
-        unrated = int(counts[UNRATED])
+        moods = self.moods
+        for k in range(4):
+            moods[k] -= counts[k]
+        unrated = counts[UNRATED]
         self._rated -= len(ids) - unrated
         if unrated:
             self._satisfaction_sum -= float(self.satisfaction[ids][mood != UNRATED].sum())
         else:
             self._satisfaction_sum -= float(self.satisfaction[ids].sum())
         talk_days = self.model.params.word_of_mouth.detractor_days
-        if talk_days > 0 and (counts[UNHAPPY_OPERATIONS] or counts[UNHAPPY_SERVICE]):
-            unhappy = counts[UNHAPPY_OPERATIONS:]
-            self.left_unhappy += unhappy
+        by_operations, by_service = counts[UNHAPPY_OPERATIONS], counts[UNHAPPY_SERVICE]
+        if talk_days > 0 and (by_operations or by_service):
+            left = self.left_unhappy
+            left[0] += by_operations
+            left[1] += by_service
             end = day + talk_days
-            self._talk_ends[end] = self._talk_ends.get(end, 0) + unhappy
+            ending = self._talk_ends.get(end)
+            if ending is None:
+                self._talk_ends[end] = [by_operations, by_service]
+            else:
+                ending[0] += by_operations
+                ending[1] += by_service
         self._drop_views(ids)
         self._record(day, "leaves", ids, classes)
 
@@ -440,7 +460,8 @@ class CustomerBook:
         """Customers who left unhappy long enough ago stop talking."""
         ended = self._talk_ends.pop(day, None)
         if ended is not None:
-            self.left_unhappy -= ended
+            self.left_unhappy[0] -= ended[0]
+            self.left_unhappy[1] -= ended[1]
         if self._rated == 0:
             self._satisfaction_sum = 0.0  # no drift left over from departed customers
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, ClassVar
 
 import mesa
@@ -37,6 +38,7 @@ class FrontLineFunction(mesa.Agent):
         # slider makes a new one), not once a day.
         self._read_for = None
         self._capacity = 0.0
+        self._whole = None  # the capacity, when it is the same whole number of cases every day
         self._price = (0.0, 1.0)  # unit cost, quality factor
 
     @property
@@ -49,13 +51,16 @@ class FrontLineFunction(mesa.Agent):
         scenario = self.model.params
         if scenario is not self._read_for:
             params = getattr(scenario, self.name)
-            self._capacity = capacity_value(params.capacity)
+            self._capacity = capacity = capacity_value(params.capacity)
+            whole = math.isinf(capacity) or (capacity.is_integer() and 0 <= capacity < 2**24)
+            self._whole = capacity if whole else None  # slots_on_day's answer on every day
             self._price = (params.cost, rules.quality_factor(
                 params.quality, scenario.economics.quality_premium))
             self._read_for = scenario
-        self.slots = rules.slots_on_day(self._capacity, day)
+        whole = self._whole
+        self.slots = whole if whole is not None else rules.slots_on_day(self._capacity, day)
         self.handled = 0
-        self.work_waiting = len(self.queue) > 0
+        self.work_waiting = self.queue.length > 0
 
     def receive(self, ids, day: int) -> None:
         """Cases join the back of the queue."""

@@ -21,7 +21,7 @@ class Marketing(FrontLineFunction):
         day, market, book = model.day, model.market, model.customers
         self.open_day(day)
         wom = model.params.word_of_mouth
-        blame = book.detractors_by_blame()
+        by_operations, by_service = book.detractors_by_blame()
         self.reach_share = market.unreached / market.size
         leads, put_off = rules.new_leads(
             self.stream,
@@ -32,7 +32,7 @@ class Marketing(FrontLineFunction):
             promoters=book.promoters,
             contact_rate=wom.contact_rate,
             adoption=wom.adoption,
-            detractors=int(blame.sum()),
+            detractors=by_operations + by_service,
             detractor_talk=wom.detractor_talk,
             negative_word=wom.negative_word,
         )
@@ -41,9 +41,9 @@ class Marketing(FrontLineFunction):
         model.ledger.leads_new += leads
         model.ledger.put_off += put_off
         if put_off:  # lost to the link that made the detractors they heard
-            by_operations = int(self.stream.binomial(put_off, blame[0] / blame.sum()))
-            model.ledger.put_off_by_operations += by_operations
-            model.ledger.put_off_by_service += put_off - by_operations
+            blamed = int(self.stream.binomial(put_off, by_operations / (by_operations + by_service)))
+            model.ledger.put_off_by_operations += blamed
+            model.ledger.put_off_by_service += put_off - blamed
         model.sales.receive(book.new_leads(leads, day), day)
 
     @property

@@ -103,8 +103,9 @@ class DayLedger:
         if n:
             self.churned += n
             fields = self.__dict__
-            if n == 1:
-                fields[_CHURN_COLUMNS[classes[0]]] += 1
+            if n <= 16:  # one by one: cheaper than a bincount for a few
+                for k in classes.tolist():
+                    fields[_CHURN_COLUMNS[k]] += 1
                 return
             for name, k in zip(_CHURN_COLUMNS, np.bincount(classes, minlength=len(EXPERIENCES))
                                .tolist(), strict=True):

@@ -61,11 +61,12 @@ class CohortQueue:
             self._depart(len(ids), (day - arrived) * len(ids))
         return np.concatenate(gone) if gone else _EMPTY
 
-    def pop(self, n: float, day: int) -> tuple[np.ndarray, np.ndarray]:
+    def pop(self, n: float, day: int, waits: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Take up to ``n`` customers from the front (all of them if ``n`` is inf).
 
         Returns:
-            ``(ids, waits)``: who was taken, and how many days each had waited.
+            ``(ids, waits)``: who was taken, and how many days each had waited
+            (``None`` with ``waits=False``, for a caller that does not need them).
         """
         cohorts = self._cohorts
         length = self.length
@@ -81,7 +82,7 @@ class CohortQueue:
                 cohorts[0] = (arrived, ids[n:])
                 ids = ids[:n]
             self._depart(n, (day - arrived) * n)
-            return ids, np.full(n, day - arrived, dtype=np.int64)
+            return ids, np.full(n, day - arrived, dtype=np.int64) if waits else None
         taken, waited, sizes = [], [], []
         left = n
         while left:
@@ -98,7 +99,8 @@ class CohortQueue:
             sizes.append(size)
             left -= size
         self._depart(n, sum([w * s for w, s in zip(waited, sizes, strict=True)]))
-        return np.concatenate(taken), np.repeat(np.array(waited, dtype=np.int64), sizes)
+        return np.concatenate(taken), (np.repeat(np.array(waited, dtype=np.int64), sizes)
+                                       if waits else None)
 
     def _depart(self, n: int, wait_days: int) -> None:
         self.length -= n

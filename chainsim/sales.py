@@ -32,14 +32,14 @@ class Sales(FrontLineFunction):
         book.leave_as_lead(lost, LEAD_LOST, day)
         ledger.leads_lost += len(lost)
 
-        leads, _ = self.queue.pop(self.slots, day)
+        leads, _ = self.queue.pop(self.slots, day, waits=False)
         self.handled = len(leads)
         if not len(leads):
             return
         convert = rules.conversion_probability(p.quality, p.overpromise)
         ops = model.params.operations
         accept = rules.wait_acceptance(
-            rules.quoted_wait(len(model.operations.queue), capacity_value(ops.capacity)),
+            rules.quoted_wait(model.operations.queue.length, capacity_value(ops.capacity)),
             ops.promised_days, ops.patience, p.quotes_lead_time)
         # one draw per lead: buys, would buy but not at this wait, or does not buy
         draw = self.stream.random(len(leads))

@@ -14,7 +14,7 @@ from helpers import run, scenario
 
 from chainsim import ChainModel
 from chainsim.customers import CHURNED, DECLINED_WAIT
-from chainsim.rules import EXPERIENCES, quality_factor
+from chainsim.rules import EXPERIENCES, UNRESOLVED, quality_factor
 
 
 def _stuck_orders(patience: int, customers: int = 50):
@@ -53,6 +53,25 @@ def test_cancelled_customers_leave_unhappy_and_talk_as_detractors():
     assert (model.customers.place[:50] == CHURNED).all()
     model.run(30)
     assert model.ledger.detractors == 0  # detractor_days later they have stopped
+
+
+def test_detractors_who_left_on_one_day_stop_talking_together_whoever_they_blame():
+    """Two batches leave unhappy on the same day, one blaming each link: each is
+    counted against its own link, and all of them stop talking detractor_days later."""
+    sc = scenario(market={"size": 1_000, "customers_at_start": 10},
+                  word_of_mouth={"detractor_days": 5}, retention={"unresolved": 0.0})
+    model = ChainModel(sc, rng=1)
+    book, ids = model.customers, np.arange(10)
+    book.problems[ids] = 1  # each holds the problem they complain about
+    book.complaint_outcome(ids[:4], np.full(4, UNRESOLVED), day=10)  # they will leave today
+    book.cancelled(ids[4:7], day=10)  # these leave at once, blaming Operations
+    book.settle(10)
+    assert book.left_unhappy == [3, 4]
+    assert book.detractors_by_blame() == (3, 4)
+    book.end_day(14)
+    assert book.left_unhappy == [3, 4]
+    book.end_day(15)
+    assert book.left_unhappy == [0, 0] and book.detractors == 0
 
 
 def _long_backlog(quotes: float):
