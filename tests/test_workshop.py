@@ -293,6 +293,8 @@ def test_in_a_browser_a_slider_and_steps_move_the_charts_and_the_chain(workshop_
         _day_is(page, 1)
         rows = diagram.inner_text()
         assert "as it is" in rows and "capacity 35" in rows and "capacity 43" in rows
+        key = page.locator(".chain-charts-key").inner_text()
+        assert "Solid lines: as it is" in key and "dashed lines: the room's proposal" in key
         page.screenshot(path=str(ARTIFACTS / "workshop-compare.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "workshop.png").read_bytes()[:4] == b"\x89PNG"

@@ -156,6 +156,13 @@ def test_the_chart_option_draws_every_column_once_per_business():
     assert len(projector["grid"]) == len(PROJECTOR_PANELS)
     assert projector["title"][0]["textStyle"]["fontSize"] > option["title"][0]["textStyle"][
         "fontSize"]
+    # each legend names its measures once (the page says which line style is which);
+    # the proposal's lines carry its name for the tooltip
+    for legend, (_, _, cols, _) in zip(option["legend"], PANELS, strict=True):
+        assert len(legend["data"]) == len(cols) == len(set(legend["data"]))
+    solid = {x["name"] for x in option["series"] if x["lineStyle"]["type"] == "solid"}
+    assert {n for legend in option["legend"] for n in legend["data"]} == solid
+    assert all(x["name"].endswith(f"({snap.businesses[1].label})") for x in dashed)
 
 
 def test_a_long_run_is_thinned_and_values_are_rounded_not_distorted():

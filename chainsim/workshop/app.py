@@ -26,7 +26,7 @@ from ..plots import FUNCTION_COLORS
 from ..scenarios import builtin_scenarios, load_scenario
 from ..schema import FUNCTIONS, UNLIMITED
 from .business import RECENT_DAYS, VERDICTS, slider_specs
-from .charts import LiveChart, chart_parts
+from .charts import CHART_HEIGHT, LiveChart, chart_parts
 from .session import SPEEDS, BusinessView, Session, Snapshot, frame_interval
 
 #: The fast-forward buttons: a month and a quarter at a time.
@@ -149,7 +149,11 @@ def Charts(session: Session, frame: solara.Reactive[Snapshot], projector: bool):
     snapshot = frame.value
     layout, data = solara.use_memo(lambda: chart_parts(snapshot, projector=projector),
                                    [snapshot.version, projector])
-    height = "calc(100vh - 410px)" if projector else "600px"
+    height = "calc(100vh - 410px)" if projector else f"{CHART_HEIGHT}px"
+    if len(snapshot.businesses) > 1:
+        solara.HTML(tag="div", classes=["chain-charts-key"], unsafe_innerHTML=(
+            f"Solid lines: <b>{html.escape(snapshot.businesses[0].label)}</b>; dashed lines: "
+            f"<b>{html.escape(snapshot.businesses[1].label)}</b>"))
     # the attributes stay the same from one redraw to the next (a change would make the
     # page lay the chart out again); the day drawn is in the chart's data-drawn
     LiveChart(layout, data, label=str(snapshot.day), on_drawn=session.drawn, attributes={

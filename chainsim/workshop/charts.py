@@ -24,7 +24,7 @@ from .session import Snapshot
 
 #: (title, unit, columns, smoothed over a week?)
 PANELS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
-    ("Flows through the chain (per day, 7-day mean)", "people",
+    ("Flows (per day, 7-day mean)", "people",
      ("leads_new", "first_purchases", "repeat_purchases", "deliveries", "cancelled_orders",
       "complaints", "churned"), True),
     ("Queues (end of day)", "waiting", ("sales_queue", "operations_queue", "service_queue"),
@@ -45,6 +45,19 @@ COLORS = {
     "churned": "#666666", "satisfaction_mean": "#1f78b4", "active_customers": "#1f78b4",
     "promoters": "#33a02c", "detractors": "#e31a1c", "revenue": "#1f78b4", "profit": "#33a02c",
 }
+#: Legend names, short enough for three panels side by side on a 1280-pixel screen
+#: (the panel's title says what the lines are: "Queues", "Utilization").
+SHORT_NAMES = {
+    "leads_new": "leads", "first_purchases": "first buys", "repeat_purchases": "repeat buys",
+    "cancelled_orders": "cancelled", "satisfaction_mean": "satisfaction",
+    "active_customers": "active",
+    **{f"{f}_{k}": f for f in FUNCTIONS for k in ("queue", "utilization")},
+}
+#: The chart's height on the page (pixels); the projector's fills the screen below the chain.
+CHART_HEIGHT = 600
+#: How wide a panel's legend is on a 1280-pixel screen (pixels): legends are laid out
+#: for it, so a wider screen has room to spare, never too little.
+LEGEND_WIDTH = 250
 #: At most this many points per line: a year is drawn day by day, longer runs thinned.
 MAX_POINTS = 400
 SMOOTH_DAYS = 7
@@ -73,14 +86,31 @@ def _rounded(values: np.ndarray) -> list:
 
 
 def _label(column: str) -> str:
-    return column.replace("_", " ").replace(" mean", "")
+    return SHORT_NAMES.get(column, column.replace("_", " "))
+
+
+def legend_lines(names: list[str], font: float, width: float = LEGEND_WIDTH) -> int:
+    """Lines a legend of ``names`` takes, laid out as ECharts does, one item after another.
+
+    A character is taken as 0.6 of the font size wide (wider than the page's
+    font needs), plus the colour mark and the gap.
+    """
+    lines, used = 1, 0.0
+    for name in names:
+        item = 0.6 * font * len(name) + 20
+        if used and used + item > width:
+            lines, used = lines + 1, 0.0
+        used += item
+    return lines
 
 
 def chart_option(snapshot: Snapshot, *, projector: bool = False) -> dict[str, Any]:
     """The ECharts option for a snapshot: one grid per panel, one dataset per business.
 
-    In compare mode the room's proposal is dashed. The room's changes are marked
-    where they happened (a vertical line with what changed).
+    In compare mode the room's proposal is dashed, in the same colours; the
+    legends name each measure once (the page says which line style is which),
+    and the proposal's lines are named with it in the tooltip. The room's
+    changes are marked where they happened (a vertical line with what changed).
     """
     panels = list(PANELS)
     if projector:
@@ -100,7 +130,7 @@ def chart_option(snapshot: Snapshot, *, projector: bool = False) -> dict[str, An
                 source[col] = _rounded((_smooth(values) if smooth else values)[::stride])
         datasets.append({"source": source})
         dashed = b > 0
-        suffix = f" ({business.label})" if len(snapshot.businesses) > 1 else ""
+        suffix = f" ({business.label})" if dashed else ""
         for p, (_, _, columns, _) in enumerate(panels):
             for col in columns:
                 series.append({
@@ -124,15 +154,28 @@ def chart_option(snapshot: Snapshot, *, projector: bool = False) -> dict[str, An
                               "fontSize": font - 2},
                     "data": [{"xAxis": m.day, "label": {"formatter": m.text}}
                              for m in snapshot.marks]}
-    top_pad, height = (17 if projector else 9) / rows, 100 / rows
+    # Laid out in pixels from the top of each row: the title, the legend (as many
+    # lines as it takes on a 1280-pixel screen), then the plot down to the axis labels.
+    # The projector's chart is one row as tall as the screen allows.
+    row_px = CHART_HEIGHT / rows
+    title_px, line_px, bottom_px = font + 12, font + 3, 2 * font + 6
+    legend_rows = [max(legend_lines([_label(c) for c in panels[p][2]], font - 1)
+                       for p in range(r * cols, min(len(panels), (r + 1) * cols)))
+                   for r in range(rows)]
     grids, xaxes, yaxes, titles, legends = [], [], [], [], []
     xmax = max(30, snapshot.day)
     for p, (title, _unit, columns, _) in enumerate(panels):
         r, c = divmod(p, cols)
         left, width = c * 100 / cols, 100 / cols
-        grids.append({"left": f"{left + 4.5:.1f}%", "width": f"{width - 7:.1f}%",
-                      "top": f"{r * height + top_pad + 4:.1f}%",
-                      "height": f"{height - top_pad - 9:.1f}%"})
+        top = r * row_px
+        legend_top = top + title_px
+        grid_top = legend_top + legend_rows[r] * line_px + 8
+        grid = {"left": f"{left + 4.5:.1f}%", "width": f"{width - 8:.1f}%", "top": grid_top}
+        if projector:
+            grid["bottom"] = bottom_px
+        else:
+            grid["height"] = top + row_px - bottom_px - grid_top
+        grids.append(grid)
         xaxes.append({"type": "value", "gridIndex": p, "min": 0, "max": xmax,
                       "name": "day" if r == rows - 1 else "", "nameGap": 4,
                       "axisLabel": {"fontSize": font, "showMaxLabel": False}})
@@ -142,12 +185,11 @@ def chart_option(snapshot: Snapshot, *, projector: bool = False) -> dict[str, An
         if title.startswith("Satisfaction"):
             y.update(min=0, max=1.1)
         yaxes.append(y)
-        titles.append({"text": title, "left": f"{left + 1:.1f}%", "top": f"{r * height:.1f}%",
+        titles.append({"text": title, "left": f"{left + 1:.1f}%", "top": top,
                        "textStyle": {"fontSize": font + 1, "fontWeight": "bold"}})
-        names = [_label(col) + (f" ({b.label})" if len(snapshot.businesses) > 1 else "")
-                 for b in snapshot.businesses for col in columns]
+        names = [_label(col) for col in columns]
         legends.append({"data": names, "left": f"{left + 4.5:.1f}%",
-                        "top": f"{r * height + top_pad - 1:.1f}%", "width": f"{width - 6:.1f}%",
+                        "top": legend_top, "width": f"{width - 6:.1f}%",
                         "textStyle": {"fontSize": font - 1}, "itemWidth": 14, "itemHeight": 8,
                         "icon": "rect", "padding": 0, "itemGap": 6})
     return {"animation": False, "dataset": datasets, "grid": grids, "xAxis": xaxes,
