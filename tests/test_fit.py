@@ -160,13 +160,39 @@ def test_draws_follow_the_fit():
     """Pinned knobs: normal with the fit's covariance; the rest: uniform across the interval."""
     z = np.array([0.0, 1.0, 2.0])
     cov = np.array([[0.04, 0.01, 0.0], [0.01, 0.09, 0.0], [0.0, 0.0, 5.0]])
-    low, high = np.array([-1.0, -1.0, 1.0]), np.array([1.0, 3.0, 4.0])
+    sd = np.sqrt(np.diag(cov))
+    # the pinned knobs' intervals are the sandwich's (z +- 1.96 sd, as fit() makes them)
+    low = np.array([*(z[:2] - 1.959963984540054 * sd[:2]), 1.0])
+    high = np.array([*(z[:2] + 1.959963984540054 * sd[:2]), 4.0])
     d = np.array(draw_z(z, cov, low, high, np.array([True, True, False]), 4000, seed=3))
     # 4,000 draws: the standard error of a sample variance of 0.04 is 0.04 x sqrt(2/3999)
     assert np.cov(d[:, :2].T) == pytest.approx(cov[:2, :2], abs=0.006)
     assert d[:, :2].mean(axis=0) == pytest.approx([0.0, 1.0], abs=0.02)
     assert d[:, 2].min() >= 1.0 and d[:, 2].max() <= 4.0
     assert d[:, 2].mean() == pytest.approx(2.5, abs=0.05)
+
+
+def test_draws_reach_an_interval_the_profile_widened_and_only_on_that_side():
+    """A pinned knob whose interval reaches twice as far up as the normal's 95 %: the
+    draws' 97.5th percentile is the interval's top, the 2.5th the sandwich's bottom, and
+    the partner's draws (and the draws below the fit) are the plain normal's."""
+    z, cov = np.array([0.0, 1.0]), np.array([[0.04, 0.01], [0.01, 0.09]])
+    reach = 1.959963984540054 * np.sqrt(np.diag(cov))
+    plain = np.array(draw_z(z, cov, z - reach, z + reach, np.array([True, True]), 20_000, 5))
+    widened_high = z + reach * np.array([2.0, 1.0])
+    d = np.array(draw_z(z, cov, z - reach, widened_high, np.array([True, True]), 20_000, 5))
+    # 20,000 draws: a 2.5 % quantile's standard error is about 0.09 sd (0.018 here)
+    assert np.quantile(d[:, 0], 0.975) == pytest.approx(widened_high[0], abs=0.05)
+    assert np.quantile(d[:, 0], 0.025) == pytest.approx(-reach[0], abs=0.05)
+    below = d[:, 0] <= 0
+    assert np.array_equal(d[below, 0], plain[below, 0])  # the same draws, unstretched
+    assert np.array_equal(d[:, 1], plain[:, 1])
+    assert np.corrcoef(d.T)[0, 1] > 0.1  # still drawn together
+    # an end nearer than the normal's (an interval cut at the search's bound) never
+    # squeezes the draws: the profile only widens
+    cut = np.array(draw_z(z, cov, z - reach * np.array([0.5, 1.0]), widened_high,
+                          np.array([True, True]), 20_000, 5))
+    assert np.array_equal(cut, d)
 
 
 def test_fit_from_the_command_line_writes_a_scenario_that_extends_the_base(tmp_path):
