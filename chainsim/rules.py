@@ -89,6 +89,11 @@ def new_leads(
     p_lead = p_any * positive / (positive + negative)
     p_off = max(0.0, p_any - p_lead)
     leads, off, _ = rng.multinomial(unreached, [p_lead, p_off, max(0.0, 1.0 - p_lead - p_off)])
+    if negative <= 0:
+        # Without detractors p_off is only rounding (p_any - p_lead, about 1e-17), which a
+        # market of 1e12 can turn into a person put off by no one. The draw is kept as it
+        # is, so every seed's random stream stays the same.
+        off = 0
     return int(leads), int(off)
 
 

@@ -61,6 +61,18 @@ def test_detractors_put_people_off_and_take_leads_away():
     assert np.mean([lead for lead, _ in angry]) < np.mean([lead for lead, _ in calm])
 
 
+def test_no_one_is_put_off_when_no_one_speaks_ill():
+    """With no detractors, p_any - p_lead is rounding (here 7e-18), which a market of
+    1e18 would turn into a few people put off by no one (then Marketing divided 0 by 0)."""
+    rng = np.random.default_rng(1)
+    size, contacts = 10**18, 1e17 + 2294 * 1.3e13
+    p_any = -math.expm1(-contacts * 0.37 / size)
+    assert p_any - p_any * (contacts * 0.37) / (contacts * 0.37) > 0  # the rounding is there
+    leads, off = rules.new_leads(rng, **_lead_args(unreached=size, size=size, contacts=contacts,
+                                                   quality=0.37, promoters=0, detractors=0))
+    assert off == 0 and leads > 0
+
+
 @given(unreached=st.integers(0, 10_000), contacts=st.floats(0, 1e6), detractors=st.integers(0, 10**6))
 def test_never_more_leads_than_people_left(unreached, contacts, detractors):
     rng = np.random.default_rng(0)
