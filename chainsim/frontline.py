@@ -51,7 +51,9 @@ class FrontLineFunction(mesa.Agent):
         scenario = self.model.params
         if scenario is not self._read_for:
             params = getattr(scenario, self.name)
-            self._capacity = capacity = capacity_value(params.capacity)
+            self._capacity = capacity = capacity_value(params.capacity) + 0.0  # no -0.0
+            # a whole number of cases every day; below 2**24, capacity x day is exact in
+            # slots_on_day for any run of up to 2**29 days
             whole = math.isinf(capacity) or (capacity.is_integer() and 0 <= capacity < 2**24)
             self._whole = capacity if whole else None  # slots_on_day's answer on every day
             self._price = (params.cost, rules.quality_factor(

@@ -72,7 +72,7 @@ class CohortQueue:
         length = self.length
         n = length if n >= length else int(n)  # inf >= anything
         if n <= 0:
-            return _EMPTY, _EMPTY
+            return _EMPTY, _EMPTY if waits else None
         arrived, ids = cohorts[0]
         size = len(ids)
         if size >= n:  # one cohort: the usual case

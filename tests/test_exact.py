@@ -65,6 +65,26 @@ def test_whole_days_round_half_up_and_never_fall_below_one():
         [0.5, 0.25])
 
 
+@settings(max_examples=40, deadline=None)
+@given(first=st.one_of(st.integers(0, 5_000).map(float), st.floats(0, 500),
+                       st.just("unlimited")),
+       then=st.one_of(st.integers(0, 5_000).map(float), st.floats(0, 500)),
+       day=st.integers(1, 5_000))
+def test_a_link_gets_the_slots_the_rule_gives_before_and_after_a_slider(first, then, day):
+    """Whole capacities skip the rule's arithmetic (the same answer every day): check it
+    against rules.slots_on_day, for every link, also after the capacity is changed."""
+    from chainsim import ChainModel
+    from chainsim.schema import capacity_value
+
+    model = ChainModel(scenario(operations={"capacity": first}, service={"capacity": first}))
+    for capacity in (first, then):
+        model.set("operations.capacity", capacity)
+        model.set("sales.capacity", capacity)
+        for f in model.functions:
+            f.open_day(day)
+            assert f.slots == rules.slots_on_day(capacity_value(f.params.capacity), day)
+
+
 def test_slots_spread_a_fractional_capacity_exactly():
     assert [rules.slots_on_day(2.5, d) for d in range(1, 5)] == [2.0, 3.0, 2.0, 3.0]
     assert [rules.slots_on_day(0.3, d) for d in range(1, 11)].count(1.0) == 3

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from chainsim import ChainModel
-from chainsim.fitting import (DATA_COLUMNS, DEFAULT_KNOBS, FitDataError, draw_z, fit, load_fit,
-                          parse_data, read_data, simulate_data, write_data)
+from chainsim.fitting import (DATA_COLUMNS, DEFAULT_KNOBS, FitDataError, draw_z, draws_from, fit,
+                              load_fit, parse_data, read_data, simulate_data, write_data)
 from chainsim.scenarios import load_scenario
 
 CHAINSIM = str(Path(sys.executable).parent / "chainsim")
@@ -128,6 +128,16 @@ def test_a_knob_the_data_cannot_see_is_said(small_fit):
     assert not ops.pinned and ops.high / ops.low > 2 and ops.low <= ops.value <= ops.high
     assert "operations.capacity" in f.not_pinned
     assert "could not pin down: operations.capacity" in f.text()
+
+
+def test_the_draws_optimize_reads_from_fit_json_are_the_fits_own(small_fit):
+    _, f = small_fit
+    saved = json.loads(json.dumps(f.to_json()))  # as written to and read from fit.json
+    from_file = draws_from(saved, f.base, 5, seed=11)
+    direct = f.draws(5, seed=11)
+    for a, b in zip(from_file, direct, strict=True):
+        for r in f.results:
+            assert a.get(r.path) == pytest.approx(b.get(r.path), rel=1e-12)
 
 
 def test_the_figure_shows_the_scenario_written(small_fit):

@@ -89,6 +89,17 @@ def test_renewal_needs_a_finished_order():
     assert math.isnan(s["renewal_rate"]) and s["repeat_purchase_rate"] == 0.0
 
 
+@pytest.mark.parametrize("n", [15, 16, 17, 40])
+def test_the_ledger_counts_churn_the_same_one_by_one_and_in_bulk(n):
+    """A few leavers are tallied one by one, many with a bincount: the same counts."""
+    classes = np.random.default_rng(n).integers(0, len(EXPERIENCES), size=n)
+    ledger = DayLedger()
+    ledger.churn(classes)
+    expected = np.bincount(classes, minlength=len(EXPERIENCES))
+    assert [getattr(ledger, f"churned_{e}") for e in EXPERIENCES] == expected.tolist()
+    assert ledger.churned == n
+
+
 def test_the_ledger_counts_churn_by_experience():
     ledger = DayLedger()
     ledger.reset(3)

@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from chainsim.workshop.charts import PANELS, PROJECTOR_PANELS, chart_option, chart_parts
+from chainsim.workshop.charts import (CHART_HEIGHT, ITEM_GAP, PANELS, PROJECTOR_PANELS, _label,
+                                      chart_option, chart_parts, legend_lines)
 from chainsim.workshop.session import SPEEDS, Session, frame_interval
 
 
@@ -163,6 +164,37 @@ def test_the_chart_option_draws_every_column_once_per_business():
     solid = {x["name"] for x in option["series"] if x["lineStyle"]["type"] == "solid"}
     assert {n for legend in option["legend"] for n in legend["data"]} == solid
     assert all(x["name"].endswith(f"({snap.businesses[1].label})") for x in dashed)
+
+
+def test_legends_wrap_as_their_labels_need():
+    assert legend_lines(["a"], 12) == 1
+    assert legend_lines(["word"] * 3, 12, width=3 * (0.6 * 12 * 4 + 25)) == 1
+    assert legend_lines(["word"] * 4, 12, width=3 * (0.6 * 12 * 4 + 25)) == 2
+    assert legend_lines(["a very long name indeed"], 12, width=10) == 1  # one item, one line
+
+
+@pytest.mark.parametrize("projector", [False, True])
+@pytest.mark.parametrize("compare", [False, True])
+def test_each_plot_starts_below_its_legend_and_keeps_room_to_draw(projector, compare):
+    """Titles, legends and plots are laid out in pixels: each plot begins under its
+    legend's last line (as many lines as the labels take at 1280 px), and in the
+    page's 600-pixel chart each plot keeps at least 150 pixels."""
+    s = Session("weak_operations", compare=compare, seed=1)
+    option = chart_option(s.step(3), projector=projector)
+    font = option["title"][0]["textStyle"]["fontSize"] - 1
+    for grid, legend, title in zip(option["grid"], option["legend"], option["title"],
+                                   strict=True):
+        assert legend["selectedMode"] is False  # a key: names repeat across panels
+        lines = legend_lines(legend["data"], font - 1)
+        assert title["top"] < legend["top"]
+        assert grid["top"] >= legend["top"] + lines * (font - 1 + ITEM_GAP)
+        if projector:
+            assert grid["bottom"] > 0
+        else:
+            assert grid["height"] >= 150
+            assert grid["top"] + grid["height"] <= CHART_HEIGHT
+    names = [_label(c) for _, _, cols, _ in PANELS for c in cols]
+    assert max(len(n) for n in names) <= 12  # short enough for three panels at 1280 px
 
 
 def test_a_long_run_is_thinned_and_values_are_rounded_not_distorted():

@@ -150,10 +150,11 @@ def Charts(session: Session, frame: solara.Reactive[Snapshot], projector: bool):
     layout, data = solara.use_memo(lambda: chart_parts(snapshot, projector=projector),
                                    [snapshot.version, projector])
     height = "calc(100vh - 410px)" if projector else f"{CHART_HEIGHT}px"
-    if len(snapshot.businesses) > 1:
-        solara.HTML(tag="div", classes=["chain-charts-key"], unsafe_innerHTML=(
-            f"Solid lines: <b>{html.escape(snapshot.businesses[0].label)}</b>; dashed lines: "
-            f"<b>{html.escape(snapshot.businesses[1].label)}</b>"))
+    # always there (empty unless comparing), so ticking Compare keeps the chart widget
+    key = "" if len(snapshot.businesses) < 2 else (
+        f"Solid lines: <b>{html.escape(snapshot.businesses[0].label)}</b>; dashed lines: "
+        f"<b>{html.escape(snapshot.businesses[1].label)}</b>")
+    solara.HTML(tag="div", classes=["chain-charts-key"], unsafe_innerHTML=key)
     # the attributes stay the same from one redraw to the next (a change would make the
     # page lay the chart out again); the day drawn is in the chart's data-drawn
     LiveChart(layout, data, label=str(snapshot.day), on_drawn=session.drawn, attributes={

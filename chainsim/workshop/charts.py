@@ -58,6 +58,8 @@ CHART_HEIGHT = 600
 #: How wide a panel's legend is on a 1280-pixel screen (pixels): legends are laid out
 #: for it, so a wider screen has room to spare, never too little.
 LEGEND_WIDTH = 250
+#: A legend item's colour mark and the gaps around its text (pixels, as ECharts draws them).
+ITEM_WIDTH, ITEM_HEIGHT, ITEM_GAP, TEXT_GAP = 14, 8, 6, 5
 #: At most this many points per line: a year is drawn day by day, longer runs thinned.
 MAX_POINTS = 400
 SMOOTH_DAYS = 7
@@ -93,11 +95,11 @@ def legend_lines(names: list[str], font: float, width: float = LEGEND_WIDTH) -> 
     """Lines a legend of ``names`` takes, laid out as ECharts does, one item after another.
 
     A character is taken as 0.6 of the font size wide (wider than the page's
-    font needs), plus the colour mark and the gap.
+    font needs), plus the colour mark and the gaps.
     """
     lines, used = 1, 0.0
     for name in names:
-        item = 0.6 * font * len(name) + 20
+        item = 0.6 * font * len(name) + ITEM_WIDTH + TEXT_GAP + ITEM_GAP
         if used and used + item > width:
             lines, used = lines + 1, 0.0
         used += item
@@ -158,7 +160,7 @@ def chart_option(snapshot: Snapshot, *, projector: bool = False) -> dict[str, An
     # lines as it takes on a 1280-pixel screen), then the plot down to the axis labels.
     # The projector's chart is one row as tall as the screen allows.
     row_px = CHART_HEIGHT / rows
-    title_px, line_px, bottom_px = font + 12, font + 3, 2 * font + 6
+    title_px, line_px, bottom_px = font + 12, font + ITEM_GAP - 1, 2 * font + 6
     legend_rows = [max(legend_lines([_label(c) for c in panels[p][2]], font - 1)
                        for p in range(r * cols, min(len(panels), (r + 1) * cols)))
                    for r in range(rows)]
@@ -188,10 +190,13 @@ def chart_option(snapshot: Snapshot, *, projector: bool = False) -> dict[str, An
         titles.append({"text": title, "left": f"{left + 1:.1f}%", "top": top,
                        "textStyle": {"fontSize": font + 1, "fontWeight": "bold"}})
         names = [_label(col) for col in columns]
+        # a key, not a switch: the names repeat across panels ("sales" is a queue and
+        # a utilization), and in compare mode one name stands for two lines
         legends.append({"data": names, "left": f"{left + 4.5:.1f}%",
-                        "top": legend_top, "width": f"{width - 6:.1f}%",
-                        "textStyle": {"fontSize": font - 1}, "itemWidth": 14, "itemHeight": 8,
-                        "icon": "rect", "padding": 0, "itemGap": 6})
+                        "top": legend_top, "width": f"{width - 6:.1f}%", "selectedMode": False,
+                        "textStyle": {"fontSize": font - 1}, "itemWidth": ITEM_WIDTH,
+                        "itemHeight": ITEM_HEIGHT, "icon": "rect", "padding": 0,
+                        "itemGap": ITEM_GAP})
     return {"animation": False, "dataset": datasets, "grid": grids, "xAxis": xaxes,
             "yAxis": yaxes, "title": titles, "legend": legends, "series": series,
             "tooltip": {"trigger": "axis"}}
