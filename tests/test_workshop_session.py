@@ -9,8 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from chainsim.workshop.charts import (CHART_HEIGHT, ITEM_GAP, PANELS, PROJECTOR_PANELS, _label,
-                                      chart_option, chart_parts, legend_lines)
+from chainsim.workshop.charts import (CHART_HEIGHT, ITEM_GAP, LEGEND_WIDTH, PANELS,
+                                      PROJECTOR_PANELS, _label, chart_option, chart_parts,
+                                      legend_lines)
 from chainsim.workshop.session import SPEEDS, Session, frame_interval
 
 
@@ -168,24 +169,29 @@ def test_the_chart_option_draws_every_column_once_per_business():
 
 def test_legends_wrap_as_their_labels_need():
     assert legend_lines(["a"], 12) == 1
-    assert legend_lines(["word"] * 3, 12, width=3 * (0.6 * 12 * 4 + 25)) == 1
-    assert legend_lines(["word"] * 4, 12, width=3 * (0.6 * 12 * 4 + 25)) == 2
+    assert legend_lines(["word"] * 3, 12, width=3 * (0.55 * 12 * 4 + 25)) == 1
+    assert legend_lines(["word"] * 4, 12, width=3 * (0.55 * 12 * 4 + 25)) == 2
     assert legend_lines(["a very long name indeed"], 12, width=10) == 1  # one item, one line
 
 
 @pytest.mark.parametrize("projector", [False, True])
 @pytest.mark.parametrize("compare", [False, True])
-def test_each_plot_starts_below_its_legend_and_keeps_room_to_draw(projector, compare):
+@pytest.mark.parametrize("chart_width", [None, 690, 1600])
+def test_each_plot_starts_below_its_legend_and_keeps_room_to_draw(projector, compare,
+                                                                  chart_width):
     """Titles, legends and plots are laid out in pixels: each plot begins under its
-    legend's last line (as many lines as the labels take at 1280 px), and in the
-    page's 600-pixel chart each plot keeps at least 150 pixels."""
+    legend's last line (as many lines as the labels take at the chart's width: 690 px
+    is the chart on a 1024-pixel projector; before the page says, a 1280-pixel
+    screen's), and in the page's 600-pixel chart each plot keeps at least 150 pixels."""
     s = Session("weak_operations", compare=compare, seed=1)
-    option = chart_option(s.step(3), projector=projector)
+    option = chart_option(s.step(3), projector=projector, chart_width=chart_width)
     font = option["title"][0]["textStyle"]["fontSize"] - 1
+    legend_px = LEGEND_WIDTH if chart_width is None else (100 / 3 - 6) / 100 * chart_width
     for grid, legend, title in zip(option["grid"], option["legend"], option["title"],
                                    strict=True):
         assert legend["selectedMode"] is False  # a key: names repeat across panels
-        lines = legend_lines(legend["data"], font - 1)
+        assert grid["containLabel"] is True  # axis labels stay inside their panel
+        lines = legend_lines(legend["data"], font - 1, legend_px)
         assert title["top"] < legend["top"]
         assert grid["top"] >= legend["top"] + lines * (font - 1 + ITEM_GAP)
         if projector:

@@ -76,6 +76,8 @@ CSS = """
   min-width: 0 !important; }
 .chainsim-projector .chain-diagram { font-size: 18px; }
 .chainsim-projector .verdict { font-size: 20px; font-weight: bold; }
+/* a 1024-pixel projector: the toolbar takes two lines rather than hiding its end */
+@media (max-width: 1200px) { .chainsim-projector .chainsim-toolbar { flex-wrap: wrap; } }
 """
 
 
@@ -147,8 +149,12 @@ def ChainDiagram(frame: solara.Reactive[Snapshot]):
 @solara.component
 def Charts(session: Session, frame: solara.Reactive[Snapshot], projector: bool):
     snapshot = frame.value
-    layout, data = solara.use_memo(lambda: chart_parts(snapshot, projector=projector),
-                                   [snapshot.version, projector])
+    # the chart's width on the page, once the page has said it (legends are laid out
+    # for it), to the nearest 10 pixels so a dragged window does not re-lay it each pixel
+    width, set_width = solara.use_state(None)
+    layout, data = solara.use_memo(
+        lambda: chart_parts(snapshot, projector=projector, chart_width=width),
+        [snapshot.version, projector, width])
     height = "calc(100vh - 410px)" if projector else f"{CHART_HEIGHT}px"
     # always there (empty unless comparing), so ticking Compare keeps the chart widget
     key = "" if len(snapshot.businesses) < 2 else (
@@ -157,9 +163,10 @@ def Charts(session: Session, frame: solara.Reactive[Snapshot], projector: bool):
     solara.HTML(tag="div", classes=["chain-charts-key"], unsafe_innerHTML=key)
     # the attributes stay the same from one redraw to the next (a change would make the
     # page lay the chart out again); the day drawn is in the chart's data-drawn
-    LiveChart(layout, data, label=str(snapshot.day), on_drawn=session.drawn, attributes={
-        "style": f"height: {height}; min-height: 280px; width: 100%;",
-        "class": "chain-charts"})
+    LiveChart(layout, data, label=str(snapshot.day), on_drawn=session.drawn,
+              on_resized=lambda w: set_width(10 * round(w / 10)), attributes={
+                  "style": f"height: {height}; min-height: 280px; width: 100%;",
+                  "class": "chain-charts"})
 
 
 # -- follow a customer ----------------------------------------------------------------

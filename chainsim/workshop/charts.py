@@ -30,7 +30,7 @@ PANELS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("Queues (end of day)", "waiting", ("sales_queue", "operations_queue", "service_queue"),
      False),
     ("Utilization (7-day mean)", "share", tuple(f"{f}_utilization" for f in FUNCTIONS), True),
-    ("Satisfaction of active customers", "1 = as promised", ("satisfaction_mean",), False),
+    ("Satisfaction (active customers)", "1 = as promised", ("satisfaction_mean",), False),
     ("Customers", "people", ("active_customers", "promoters", "detractors"), False),
     ("Money (per day, 7-day mean)", "money", ("revenue", "profit"), True),
 )
@@ -56,7 +56,7 @@ SHORT_NAMES = {
 #: The chart's height on the page (pixels); the projector's fills the screen below the chain.
 CHART_HEIGHT = 600
 #: How wide a panel's legend is on a 1280-pixel screen (pixels): legends are laid out
-#: for it, so a wider screen has room to spare, never too little.
+#: for it until the page has said how wide the chart really is.
 LEGEND_WIDTH = 250
 #: A legend item's colour mark and the gaps around its text (pixels, as ECharts draws them).
 ITEM_WIDTH, ITEM_HEIGHT, ITEM_GAP, TEXT_GAP = 14, 8, 6, 5
@@ -94,25 +94,28 @@ def _label(column: str) -> str:
 def legend_lines(names: list[str], font: float, width: float = LEGEND_WIDTH) -> int:
     """Lines a legend of ``names`` takes, laid out as ECharts does, one item after another.
 
-    A character is taken as 0.6 of the font size wide (wider than the page's
+    A character is taken as 0.55 of the font size wide (wider than the page's
     font needs), plus the colour mark and the gaps.
     """
     lines, used = 1, 0.0
     for name in names:
-        item = 0.6 * font * len(name) + ITEM_WIDTH + TEXT_GAP + ITEM_GAP
+        item = 0.55 * font * len(name) + ITEM_WIDTH + TEXT_GAP + ITEM_GAP
         if used and used + item > width:
             lines, used = lines + 1, 0.0
         used += item
     return lines
 
 
-def chart_option(snapshot: Snapshot, *, projector: bool = False) -> dict[str, Any]:
+def chart_option(snapshot: Snapshot, *, projector: bool = False,
+                 chart_width: float | None = None) -> dict[str, Any]:
     """The ECharts option for a snapshot: one grid per panel, one dataset per business.
 
     In compare mode the room's proposal is dashed, in the same colours; the
     legends name each measure once (the page says which line style is which),
     and the proposal's lines are named with it in the tooltip. The room's
     changes are marked where they happened (a vertical line with what changed).
+    ``chart_width`` is the chart's width on the page in pixels, when the page has
+    said it: the legends are laid out for it (else for a 1280-pixel screen).
     """
     panels = list(PANELS)
     if projector:
@@ -157,11 +160,14 @@ def chart_option(snapshot: Snapshot, *, projector: bool = False) -> dict[str, An
                     "data": [{"xAxis": m.day, "label": {"formatter": m.text}}
                              for m in snapshot.marks]}
     # Laid out in pixels from the top of each row: the title, the legend (as many
-    # lines as it takes on a 1280-pixel screen), then the plot down to the axis labels.
+    # lines as it takes at the chart's width), then the plot down to the axis labels,
+    # which the plot's box contains (so a wide label never reaches the next panel).
     # The projector's chart is one row as tall as the screen allows.
     row_px = CHART_HEIGHT / rows
     title_px, line_px, bottom_px = font + 12, font + ITEM_GAP - 1, 2 * font + 6
-    legend_rows = [max(legend_lines([_label(c) for c in panels[p][2]], font - 1)
+    legend_px = (LEGEND_WIDTH if not chart_width
+                 else max(60.0, (100 / cols - 6) / 100 * chart_width))
+    legend_rows = [max(legend_lines([_label(c) for c in panels[p][2]], font - 1, legend_px)
                        for p in range(r * cols, min(len(panels), (r + 1) * cols)))
                    for r in range(rows)]
     grids, xaxes, yaxes, titles, legends = [], [], [], [], []
@@ -172,7 +178,8 @@ def chart_option(snapshot: Snapshot, *, projector: bool = False) -> dict[str, An
         top = r * row_px
         legend_top = top + title_px
         grid_top = legend_top + legend_rows[r] * line_px + 8
-        grid = {"left": f"{left + 4.5:.1f}%", "width": f"{width - 8:.1f}%", "top": grid_top}
+        grid = {"left": f"{left + 1:.1f}%", "width": f"{width - 5:.1f}%", "top": grid_top,
+                "containLabel": True}
         if projector:
             grid["bottom"] = bottom_px
         else:
@@ -222,31 +229,38 @@ class LiveChartWidget(ipyvuetify.VuetifyTemplate):
     drawn_label = traitlets.Unicode("").tag(sync=True)
     attributes = traitlets.Dict(default_value=None, allow_none=True).tag(sync=True)
     on_drawn = traitlets.Callable(None, allow_none=True)
+    on_resized = traitlets.Callable(None, allow_none=True)
 
     def vue_drawn(self, label):
         if self.on_drawn is not None:
             self.on_drawn(label)
 
+    def vue_resized(self, width):
+        """The page says how wide the chart is (pixels), on the first draw and on a resize."""
+        if self.on_resized is not None and isinstance(width, int | float) and width > 0:
+            self.on_resized(int(width))
+
 
 @solara.component
 def LiveChart(layout_json: str, data_json: str, label: str = "",
-              attributes: dict | None = None, on_drawn=None):
+              attributes: dict | None = None, on_drawn=None, on_resized=None):
     """An ECharts chart from the two halves of :func:`chart_parts`."""
     return LiveChartWidget.element(layout_json=layout_json, data_json=data_json,
                                    drawn_label=label, attributes=attributes or {},
-                                   on_drawn=on_drawn)
+                                   on_drawn=on_drawn, on_resized=on_resized)
 
 
 _DATA_KEYS = ("dataset", "xAxis")
 
 
-def chart_parts(snapshot: Snapshot, *, projector: bool = False) -> tuple[str, str]:
+def chart_parts(snapshot: Snapshot, *, projector: bool = False,
+                chart_width: float | None = None) -> tuple[str, str]:
     """:func:`chart_option` as two JSON strings: the layout, and the data of this redraw.
 
     The layout holds no numbers that change from day to day (the x axes' reach
     goes with the data), so consecutive redraws share it.
     """
-    option = chart_option(snapshot, projector=projector)
+    option = chart_option(snapshot, projector=projector, chart_width=chart_width)
     data = {"dataset": option.pop("dataset"),
             "xAxis": [{"max": axis.pop("max")} for axis in option["xAxis"]]}
     dumps = lambda x: json.dumps(x, separators=(",", ":"), allow_nan=False)  # noqa: E731
