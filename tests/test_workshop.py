@@ -274,6 +274,18 @@ def test_in_a_browser_a_slider_and_steps_move_the_charts_and_the_chain(workshop_
             "() => document.querySelector('.chain-charts').dataset.drawn === '5'",
             timeout=60_000)
         assert page.locator(".chain-charts canvas").count() >= 1
+        # the page told the server the chart's width, and the legends were laid out for it
+        width = page.evaluate("() => document.querySelector('.chain-charts').clientWidth")
+        from chainsim.workshop.charts import chart_option
+        from chainsim.workshop.session import Session
+
+        snap = Session("weak_operations", seed=1).step(1)
+        expected = chart_option(snap, chart_width=10 * round(width / 10))["grid"][0]["top"]
+        default = chart_option(snap)["grid"][0]["top"]
+        assert expected != default  # this width needs fewer legend lines than 1280 px does
+        page.wait_for_function(
+            "t => document.querySelector('.chain-charts').dataset.plotTop === String(t)",
+            arg=expected, timeout=60_000)
 
         text = diagram.inner_text()
         assert "day 5:" in text and "capacity 43" in text
