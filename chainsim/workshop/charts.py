@@ -250,9 +250,6 @@ def LiveChart(layout_json: str, data_json: str, label: str = "",
                                    on_drawn=on_drawn, on_resized=on_resized)
 
 
-_DATA_KEYS = ("dataset", "xAxis")
-
-
 def chart_parts(snapshot: Snapshot, *, projector: bool = False,
                 chart_width: float | None = None) -> tuple[str, str]:
     """:func:`chart_option` as two JSON strings: the layout, and the data of this redraw.
