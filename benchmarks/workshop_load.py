@@ -265,8 +265,8 @@ def main() -> None:
     for r in results:
         idle = f"{r['idle_after_close_s']:.1f} s" if r["idle_after_close_s"] is not None \
             else "not within 60 s"
-        print(f"| {r['pages']} | {r['redraws_per_s']['min']:.1f} / "
-              f"{r['redraws_per_s']['median']:.1f} | {r['days_per_s']['min']:.0f} / "
+        print(f"| {r['pages']} | {r['redraws_per_s']['min']:.2f} / "
+              f"{r['redraws_per_s']['median']:.2f} | {r['days_per_s']['min']:.0f} / "
               f"{r['days_per_s']['median']:.0f} | {r['server_cpu_cores']:.2f} | "
               f"{r['browser_cpu_cores']:.2f} | "
               f"{r['server_peak_mb']:.0f} MB | {r['server_errors']} | {idle} |")

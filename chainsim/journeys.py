@@ -48,8 +48,12 @@ class JourneyLog:
     def __init__(self) -> None:
         # (day, event code, ids, experience codes or None)
         self._chunks: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []
-        self._joined = 0  # chunks already in _table
-        self._table: tuple[np.ndarray, ...] | None = None
+        self._joined = 0  # chunks already in the columns
+        # the columns (ids, days, codes, experience), grown by doubling: the first
+        # ``_rows`` rows hold every event in the chunks joined so far
+        self._columns: tuple[np.ndarray, ...] = tuple(np.empty(0, dtype=np.int64)
+                                                      for _ in range(4))
+        self._rows = 0
 
     def record(self, day: int, event: str, ids: np.ndarray,
                experience: np.ndarray | None = None) -> None:
@@ -74,28 +78,34 @@ class JourneyLog:
     def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every event so far as four arrays: ``ids, days, codes, experience`` (-1: none).
 
-        The batches recorded since the last call are joined to the columns kept
-        from it, so asking again and again as a run goes on (the workshop's
-        follow-a-customer) costs what is new, not the whole history.
+        The batches recorded since the last call are written after the rows kept
+        from it (the columns grow by doubling), so asking again and again as a
+        run goes on (the workshop's follow-a-customer) costs what is new, not the
+        whole history. The arrays returned are views of rows that are never
+        written again.
         """
-        chunks, done = self._chunks, self._joined
+        chunks, done, rows = self._chunks, self._joined, self._rows
         if done < len(chunks):
             new = chunks[done:]
             lengths = np.array([len(c[2]) for c in new])
             parts = (
-                np.concatenate([c[2] for c in new]).astype(np.int64, copy=False),
+                np.concatenate([c[2] for c in new]),
                 np.repeat(np.array([c[0] for c in new], dtype=np.int64), lengths),
                 np.repeat(np.array([c[1] for c in new], dtype=np.int64), lengths),
                 np.concatenate([np.full(len(c[2]), -1, dtype=np.int64) if c[3] is None
                                 else np.asarray(c[3], dtype=np.int64) for c in new]),
             )
-            self._table = parts if self._table is None else tuple(
-                np.concatenate((old, part)) for old, part in zip(self._table, parts, strict=True))
-            self._joined = len(chunks)
-        if self._table is None:
-            empty = np.empty(0, dtype=np.int64)
-            return empty, empty, empty, empty
-        return self._table
+            end = rows + len(parts[0])
+            if end > len(self._columns[0]):
+                size = max(end, 2 * len(self._columns[0]), 1024)
+                grown = tuple(np.empty(size, dtype=np.int64) for _ in range(4))
+                for old, bigger in zip(self._columns, grown, strict=True):
+                    bigger[:rows] = old[:rows]
+                self._columns = grown
+            for column, part in zip(self._columns, parts, strict=True):
+                column[rows:end] = part
+            self._rows, self._joined = end, len(chunks)
+        return tuple(column[: self._rows] for column in self._columns)
 
     def events_of(self, customer_id: int) -> list[tuple[int, str, str]]:
         """One customer's events in the order they happened: ``(day, event, function)``."""

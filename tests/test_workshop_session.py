@@ -213,3 +213,34 @@ def test_a_long_run_is_thinned_and_values_are_rounded_not_distorted():
     stride = source["day"][1] - source["day"][0]
     smooth = np.convolve(revenue, np.ones(7) / 7)[: len(revenue)]  # weekly mean, after day 7
     assert np.allclose(drawn[4:], smooth[::stride][4:], rtol=1e-3)
+
+
+def test_the_feed_draws_each_snapshot_on_the_widgets_attached_and_no_others():
+    """A redraw goes straight to the page's chain, clock and chart widgets (no Solara
+    render); a widget let go is left alone, and an unchanged chart is not sent again."""
+    import solara
+
+    from chainsim.workshop.app import Feed
+    from chainsim.workshop.charts import LiveChartWidget
+
+    s = Session("balanced")
+    feed = Feed(s.snapshot())
+    chart, clock, chain = (LiveChartWidget(), solara.widgets.HTML(tag="span"),
+                           solara.widgets.HTML(tag="div"))
+    feed.attach("chart", chart)
+    release_clock = feed.attach("clock", clock)
+    feed.attach("chain", chain)
+    assert clock.attributes["data-day"] == "0" and chart.data_json  # drawn when attached
+    assert feed.show(s.step(3)) is True
+    assert clock.attributes["data-day"] == chain.attributes["data-day"] == "3"
+    assert chart.drawn_label == "3"
+    assert (chart.layout_json, chart.data_json) == chart_parts(s.snapshot())
+    release_clock()
+    assert feed.show(s.step(2)) is True
+    assert clock.attributes["data-day"] == "3" and chain.attributes["data-day"] == "5"
+    assert feed.show(s.snapshot()) is False  # the same day again: nothing new to draw
+    feed.set_width(603)  # the page's chart width, to 10 pixels: the legends laid out for it
+    narrow = chart_parts(s.snapshot(), chart_width=600)[0]
+    assert chart.layout_json == narrow != chart_parts(s.snapshot())[0]
+    with pytest.raises(ValueError, match="no such part"):
+        feed.attach("charts", chart)

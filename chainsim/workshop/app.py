@@ -18,7 +18,10 @@ from __future__ import annotations
 import html
 import math
 import os
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import solara
 
@@ -26,7 +29,7 @@ from ..plots import FUNCTION_COLORS
 from ..scenarios import builtin_scenarios, load_scenario
 from ..schema import FUNCTIONS, UNLIMITED
 from .business import RECENT_DAYS, VERDICTS, slider_specs
-from .charts import CHART_HEIGHT, LiveChart, chart_parts
+from .charts import CHART_HEIGHT, LiveChartWidget, chart_parts
 from .session import SPEEDS, BusinessView, Session, Snapshot, frame_interval
 
 #: The fast-forward buttons: a month and a quarter at a time.
@@ -136,37 +139,132 @@ def chain_html(business: BusinessView) -> str:
             f'style="margin:4px 0 10px 0">{said}</div>')
 
 
-@solara.component
-def ChainDiagram(frame: solara.Reactive[Snapshot]):
-    snapshot = frame.value
-    parts = "".join(chain_html(b) for b in snapshot.businesses)
-    solara.HTML(tag="div", unsafe_innerHTML=parts,
-                attributes={"data-testid": "chain-diagram", "data-day": str(snapshot.day),
-                            "data-story": snapshot.story, "data-version": str(snapshot.version)},
-                classes=["chain-diagram"])
+def diagram_attributes(snapshot: Snapshot) -> dict[str, str]:
+    return {"class": "chain-diagram", "data-testid": "chain-diagram",
+            "data-day": str(snapshot.day), "data-story": snapshot.story,
+            "data-version": str(snapshot.version)}
+
+
+def clock_html(snapshot: Snapshot) -> str:
+    measured = snapshot.measured_speed
+    return (f"day <b>{snapshot.day}</b>"
+            + (f" &middot; {measured:.0f} days/s" if not math.isnan(measured) else ""))
+
+
+class Feed:
+    """Puts each redraw straight on the page's three live widgets: chain, clock, chart.
+
+    A playing page redraws several times a second. Through Solara's renderer a
+    redraw was a new value for a reactive variable, then the page's component
+    tree walked to find what reads it and the widgets' new values diffed: some
+    20 ms of the server's time a redraw, most of its share of a room of twenty.
+    Here the page's components make the three widgets once and hand them to the
+    feed (:meth:`attach`); the feed sets their content for each snapshot, from
+    whichever thread has one (the play loop, a button), one at a time. Solara
+    still draws everything else (the knobs, the room's changes, the followed
+    customer), which changes only when the room does something. The widgets'
+    content is the feed's alone: the components never pass it, so a component
+    drawn again never puts back an old day.
+    """
+
+    def __init__(self, snapshot: Snapshot, projector: bool = False):
+        self._lock = threading.RLock()
+        self.snapshot = snapshot
+        self.projector = projector
+        self.width: int | None = None  # the chart's width on the page, once it has said
+        self._widgets: dict[str, Any] = {}
+        self._parts: tuple[tuple, tuple[str, str]] | None = None  # chart_parts, memoized
+
+    def show(self, snapshot: Snapshot) -> bool:
+        """Draw ``snapshot``; True if the chart's numbers changed (the page will say when
+        they are on screen), False if there is no new chart to wait for."""
+        with self._lock:
+            self.snapshot = snapshot
+            return self._draw(self._widgets)
+
+    def attach(self, part: str, widget) -> Callable[[], None]:
+        """``widget`` shows ``part`` ("chain", "clock" or "chart") from now on; returns
+        the function that lets it go (for ``use_effect``)."""
+        if part not in ("chain", "clock", "chart"):
+            raise ValueError(f"no such part of the page: {part!r}")
+        with self._lock:
+            self._widgets[part] = widget
+            self._draw({part: widget})
+
+        def detach() -> None:
+            with self._lock:
+                if self._widgets.get(part) is widget:
+                    del self._widgets[part]
+        return detach
+
+    def set_width(self, pixels: float) -> None:
+        """The chart is ``pixels`` wide on the page: lay the legends out for it (to the
+        nearest 10 pixels, so a window dragged wider does not re-lay it each pixel)."""
+        with self._lock:
+            width = 10 * round(pixels / 10)
+            if width != self.width:
+                self.width = width
+                self._draw({k: w for k, w in self._widgets.items() if k == "chart"})
+
+    def set_projector(self, on: bool) -> None:
+        with self._lock:
+            if bool(on) != self.projector:
+                self.projector = bool(on)
+                self._draw({k: w for k, w in self._widgets.items() if k == "chart"})
+
+    def chart_parts(self) -> tuple[str, str]:
+        """The chart's layout and data for the current snapshot (made once per snapshot)."""
+        key = (self.snapshot.version, self.projector, self.width)
+        if self._parts is None or self._parts[0] != key:
+            self._parts = (key, chart_parts(self.snapshot, projector=self.projector,
+                                            chart_width=self.width))
+        return self._parts[1]
+
+    def _draw(self, widgets: dict[str, Any]) -> bool:
+        snapshot, sent = self.snapshot, False
+        for part, widget in widgets.items():
+            with widget.hold_sync():
+                if part == "chain":
+                    widget.attributes = diagram_attributes(snapshot)
+                    widget.unsafe_innerHTML = "".join(chain_html(b) for b in snapshot.businesses)
+                elif part == "clock":
+                    widget.attributes = {"data-testid": "clock", "data-day": str(snapshot.day)}
+                    widget.unsafe_innerHTML = clock_html(snapshot)
+                else:
+                    layout, data = self.chart_parts()
+                    sent = data != widget.data_json or layout != widget.layout_json
+                    widget.layout_json = layout
+                    widget.data_json = data
+                    widget.drawn_label = str(snapshot.day)
+        return sent
+
+
+def _attached(feed: Feed, part: str, element):
+    """Hand the widget ``element`` becomes to ``feed`` (and take it back when it goes)."""
+    solara.use_effect(lambda: feed.attach(part, solara.get_widget(element)), [])
+    return element
 
 
 @solara.component
-def Charts(session: Session, frame: solara.Reactive[Snapshot], projector: bool):
-    snapshot = frame.value
-    # the chart's width on the page, once the page has said it (legends are laid out
-    # for it), to the nearest 10 pixels so a dragged window does not re-lay it each pixel
-    width, set_width = solara.use_state(None)
-    layout, data = solara.use_memo(
-        lambda: chart_parts(snapshot, projector=projector, chart_width=width),
-        [snapshot.version, projector, width])
+def ChainDiagram(feed: Feed):
+    return _attached(feed, "chain", solara.widgets.HTML.element(tag="div"))
+
+
+@solara.component
+def Charts(session: Session, feed: Feed, projector: bool, labels: tuple[str, ...]):
+    solara.use_effect(lambda: feed.set_projector(projector), [projector])
     height = "calc(100vh - 410px)" if projector else f"{CHART_HEIGHT}px"
     # always there (empty unless comparing), so ticking Compare keeps the chart widget
-    key = "" if len(snapshot.businesses) < 2 else (
-        f"Solid lines: <b>{html.escape(snapshot.businesses[0].label)}</b>; dashed lines: "
-        f"<b>{html.escape(snapshot.businesses[1].label)}</b>")
+    key = "" if len(labels) < 2 else (
+        f"Solid lines: <b>{html.escape(labels[0])}</b>; dashed lines: "
+        f"<b>{html.escape(labels[1])}</b>")
     solara.HTML(tag="div", classes=["chain-charts-key"], unsafe_innerHTML=key)
     # the attributes stay the same from one redraw to the next (a change would make the
     # page lay the chart out again); the day drawn is in the chart's data-drawn
-    LiveChart(layout, data, label=str(snapshot.day), on_drawn=session.drawn,
-              on_resized=lambda w: set_width(10 * round(w / 10)), attributes={
-                  "style": f"height: {height}; min-height: 280px; width: 100%;",
-                  "class": "chain-charts"})
+    _attached(feed, "chart", LiveChartWidget.element(
+        on_drawn=session.drawn, on_resized=feed.set_width, attributes={
+            "style": f"height: {height}; min-height: 280px; width: 100%;",
+            "class": "chain-charts"}))
 
 
 # -- follow a customer ----------------------------------------------------------------
@@ -253,13 +351,8 @@ def Changes(changes: solara.Reactive[tuple]):
 
 
 @solara.component
-def Clock(frame: solara.Reactive[Snapshot]):
-    snapshot = frame.value
-    measured = snapshot.measured_speed
-    solara.HTML(tag="span", unsafe_innerHTML=(
-        f"day <b>{snapshot.day}</b>"
-        + (f" &middot; {measured:.0f} days/s" if not math.isnan(measured) else "")),
-        attributes={"data-testid": "clock", "data-day": str(snapshot.day)})
+def Clock(feed: Feed):
+    return _attached(feed, "clock", solara.widgets.HTML.element(tag="span"))
 
 
 @solara.component
@@ -317,9 +410,10 @@ def Page():
 def SinglePage():
     stories = solara.use_memo(lambda: list(builtin_scenarios()), [])
     session = solara.use_memo(lambda: Session(initial_scenario()), [])
-    frame = solara.use_reactive(solara.use_memo(session.snapshot, []))
-    # what the toolbar and the knobs show; the frame (each redraw) reaches only the
-    # components that draw it, so a redraw does not rebuild the page
+    first = solara.use_memo(session.snapshot, [])
+    feed = solara.use_memo(lambda: Feed(first, projector_default()), [])
+    # what the toolbar and the knobs show; each redraw goes through the feed, straight
+    # to the widgets that show it, so a redraw does not rebuild the page
     setup = solara.use_reactive((session.story, session.compare, session.speed, 0))
     playing = solara.use_reactive(False)
     projector = solara.use_reactive(projector_default())
@@ -337,18 +431,21 @@ def SinglePage():
 
     # Parts of the page that change less often than each redraw listen to their own
     # piece of it (Solara redraws a component only when what it reads changes).
-    followed = solara.use_reactive(frame.value.follow)
-    changes = solara.use_reactive((frame.value.marks, frame.value.changes))
-    error = solara.use_reactive(frame.value.error)
-    pending = solara.use_reactive(
-        tuple(b.scenario for b in frame.value.businesses if b.verdict is None))
+    followed = solara.use_reactive(first.follow)
+    changes = solara.use_reactive((first.marks, first.changes))
+    error = solara.use_reactive(first.error)
+    pending = solara.use_reactive(tuple(b.scenario for b in first.businesses if b.verdict is None))
+    labels = solara.use_reactive(tuple(b.label for b in first.businesses))
 
-    def show(snap: Snapshot) -> None:
-        frame.set(snap)
+    def show(snap: Snapshot) -> bool:
+        """Draw a snapshot; True if the page will say when its chart is on screen."""
+        sent = feed.show(snap)
+        labels.set(tuple(b.label for b in snap.businesses))
         followed.set(snap.follow)
         changes.set((snap.marks, snap.changes))
         error.set(snap.error)
         pending.set(tuple(b.scenario for b in snap.businesses if b.verdict is None))
+        return sent
 
     def renew(snap: Snapshot) -> None:
         """A new business (story, compare, clear): fresh knobs too."""
@@ -370,7 +467,8 @@ def SinglePage():
                     return
             start = time.monotonic()
             session.expect_drawing()
-            show(session.frame(start - last))
+            if not show(session.frame(start - last)):
+                session.drawn()  # the chart did not change (no day due): nothing to wait for
             last = start
             # the page draws at its own pace: the next frame waits until this one is on
             # screen (a slow laptop gets fewer frames, each with more days, not a backlog)
@@ -418,7 +516,7 @@ def SinglePage():
             solara.Select("Speed", values=[f"{s} days/s" for s in sorted(SPEEDS)],
                           value=f"{speed} days/s", on_value=set_speed,
                           classes=["speed-select"])
-            Clock(frame)
+            Clock(feed)
             solara.Checkbox(label="Projector", value=projector.value, on_value=projector.set)
             solara.Button("Clear changes", outlined=True,
                           on_click=paused(lambda: renew(session.clear_changes())))
@@ -428,8 +526,8 @@ def SinglePage():
                 Changes(changes)
             with solara.Div(classes=["chainsim-view"]):
                 ErrorLine(error)
-                ChainDiagram(frame)
-                Charts(session, frame, projector.value)
+                ChainDiagram(feed)
+                Charts(session, feed, projector.value, labels.value)
                 if not projector.value:
                     FollowCustomer(session, followed, show)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import ipyvuetify
 import numpy as np
-import solara
 import traitlets
 
 from ..plots import FUNCTION_COLORS
@@ -239,15 +238,6 @@ class LiveChartWidget(ipyvuetify.VuetifyTemplate):
         """The page says how wide the chart is (pixels), on the first draw and on a resize."""
         if self.on_resized is not None and isinstance(width, int | float) and width > 0:
             self.on_resized(int(width))
-
-
-@solara.component
-def LiveChart(layout_json: str, data_json: str, label: str = "",
-              attributes: dict | None = None, on_drawn=None, on_resized=None):
-    """An ECharts chart from the two halves of :func:`chart_parts`."""
-    return LiveChartWidget.element(layout_json=layout_json, data_json=data_json,
-                                   drawn_label=label, attributes=attributes or {},
-                                   on_drawn=on_drawn, on_resized=on_resized)
 
 
 def chart_parts(snapshot: Snapshot, *, projector: bool = False,
