@@ -194,6 +194,21 @@ def play(pages: int, seconds: float, story: str) -> dict:
             "idle_after_close_s": idle_after}
 
 
+def submitted(page, tries: int = 6) -> None:
+    """Press Submit until the page says the team's decision is in (a click can land on a
+    button the page is redrawing, under load; a participant would click again)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(tries):
+        page.get_by_role("button", name="Submit").click()
+        try:
+            page.get_by_text("Submitted for round 1").wait_for(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise SystemExit(f"a team's Submit was not taken after {tries} clicks")
+
+
 def room_round(teams: int, story: str) -> dict:
     """Room mode: ``teams`` team pages join and submit; seconds from Play to the scoreboard."""
     import re
@@ -216,12 +231,15 @@ def room_round(teams: int, story: str) -> dict:
                     page.get_by_label("Team name").fill(f"team {i + 1}")
                     page.get_by_role("button", name="Join").click()
                     page.locator(".team-page").wait_for(timeout=60_000)
-                    slider = page.locator('[data-lever="operations.capacity"] [role=slider]')
-                    slider.focus()
-                    for _ in range(i % 4):
-                        slider.press("ArrowRight")
-                    page.get_by_role("button", name="Submit").click()
-                    page.get_by_text("Submitted for round 1").wait_for(timeout=30_000)
+                    lever = page.locator('[data-lever="operations.capacity"]')
+                    for _ in range(i % 4):  # each press lands before the next (and Submit)
+                        before = lever.inner_text()
+                        lever.locator("[role=slider]").press("ArrowRight")
+                        page.wait_for_function(
+                            "t => document.querySelector("
+                            "'[data-lever=\"operations.capacity\"]').innerText !== t",
+                            arg=before, timeout=30_000)
+                    submitted(page)
                 fac = browser.new_context().new_page()
                 fac.goto(facilitator)
                 fac.locator("[data-testid=join-info]").wait_for(timeout=60_000)

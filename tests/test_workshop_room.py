@@ -304,6 +304,14 @@ def test_in_a_browser_teams_join_submit_and_the_round_is_scored(tmp_path):
                 page.locator(".team-cost").get_attribute("class") or ""), key="ArrowLeft")
             teams[0].get_by_role("button", name="Submit").click()
             teams[0].get_by_text("Submitted for round 1").wait_for(timeout=60_000)
+            # a slider moved after Submit is not sent: the page says so until it is
+            moved = teams[0].locator('[data-lever="operations.capacity"]').inner_text()
+            _press_until(teams[0], "operations.capacity", lambda page: page.locator(
+                '[data-lever="operations.capacity"]').inner_text() != moved, key="ArrowLeft")
+            teams[0].get_by_text("Changed since you submitted").wait_for(timeout=60_000)
+            teams[0].get_by_role("button", name="Submit").click()
+            teams[0].get_by_text("Submitted for round 1").wait_for(timeout=60_000)
+            assert teams[0].get_by_text("Changed since you submitted").count() == 0
             _press_until(teams[1], "sales.capacity", lambda page: "room-over" in page.locator(
                 ".team-cost").get_attribute("class"))
             teams[1].get_by_role("button", name="Submit").click()

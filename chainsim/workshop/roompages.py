@@ -202,7 +202,12 @@ def TeamPage(team_index: int, role: str | None):
                 solara.HTML(tag="div", unsafe_innerHTML=html.escape(message.value),
                             classes=["team-message"])
             submitted = (role in team.submitted_roles) if role else team.proposal is not None
-            solara.Markdown("*Submitted.*" if submitted else "*Not submitted yet.*")
+            # a slider moved after Submit (or a late key press) is not in the proposal: say so
+            changed = submitted and any(
+                draft.value[p] != start.get(p, r.story.get(p)) for p in levers)
+            solara.Markdown("*Changed since you submitted: submit again to send this.*"
+                            if changed else "*Submitted.*" if submitted
+                            else "*Not submitted yet.*")
         if team.scores:
             last = team.scores[-1]
             solara.Markdown(f"### Round {last['round']}: how your business did")
