@@ -177,7 +177,12 @@ def satisfaction(value: np.ndarray, expected: np.ndarray | float) -> np.ndarray:
 
 def is_problem(sat: np.ndarray, tolerance: float) -> np.ndarray:
     """A delivery falling short by more than the zone of tolerance is a problem."""
-    return sat < 1.0 - tolerance - 1e-12
+    return sat < problem_threshold(tolerance)
+
+
+def problem_threshold(tolerance: float) -> float:
+    """Satisfaction below this is a problem (:func:`is_problem`)."""
+    return 1.0 - tolerance - 1e-12
 
 
 def no_failure_satisfaction(expected: np.ndarray | float) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .customers import FEW
 from .frontline import FrontLineFunction
 from .rules import RESOLVED, RESOLVED_QUICKLY, UNRESOLVED
 
@@ -30,7 +31,26 @@ class Service(FrontLineFunction):
         self.handled = n = len(handled)
         if not n and not len(ignored):
             return
-        resolved = self.stream.random(n) < p.quality
+        draws = self.stream.random(n)
+        if n <= FEW and not len(ignored):  # a handful: one by one, as below
+            quality, quick_days = p.quality, p.quick_days
+            outcome, fixed, quick = [], 0, 0
+            for draw, wait in zip(draws.tolist(), waited.tolist(), strict=True):
+                if draw < quality:
+                    fixed += 1
+                    if wait <= quick_days:
+                        quick += 1
+                        outcome.append(RESOLVED_QUICKLY)
+                    else:
+                        outcome.append(RESOLVED)
+                else:
+                    outcome.append(UNRESOLVED)
+            ledger.complaints_resolved += fixed
+            ledger.complaints_resolved_quickly += quick
+            ledger.complaints_unresolved += n - fixed
+            model.customers.complaint_outcome(handled, np.array(outcome), day)
+            return
+        resolved = draws < p.quality
         quick = resolved & (waited <= p.quick_days)
         # UNRESOLVED, one up if resolved, two if quickly (the classes are consecutive)
         outcome = resolved.astype(np.int64)
