@@ -456,7 +456,8 @@ class CustomerBook:
         if len(stayers):
             self.place[stayers] = WAITING
             self.calendar.schedule(stayers, day + gaps[stays])
-            self._record(day, "stays", stayers, classes[stays])
+            if self.log is not None:
+                self._record(day, "stays", stayers, classes[stays])
         gone = classes[leaving]
         self._churn(leavers, day, gone)
         self.model.ledger.churn(gone)
@@ -494,19 +495,28 @@ class CustomerBook:
         mood[ids] = _MOOD_BY_PROBLEM[blame][problem.view(np.uint8)] if unhappy else SATISFIED
 
     def _churn(self, ids: np.ndarray, day: int, classes: np.ndarray) -> None:
-        mood = self.mood[ids]
-        counts = np.bincount(mood, minlength=4).tolist()
-        self.place[ids] = CHURNED
-        self.active -= len(ids)
+        n = len(ids)
+        if n <= FEW:  # one by one; numpy adds fewer than eight numbers in this order too
+            counts, rated_sum = [0, 0, 0, 0], 0.0
+            mood, satisfaction, place = self.mood, self.satisfaction, self.place
+            for cid in ids.tolist():
+                m = int(mood[cid])
+                counts[m] += 1
+                if m != UNRATED:
+                    rated_sum += float(satisfaction[cid])
+                place[cid] = CHURNED
+        else:
+            mood = self.mood[ids]
+            counts = np.bincount(mood, minlength=4).tolist()
+            self.place[ids] = CHURNED
+            sat = self.satisfaction[ids]
+            rated_sum = float((sat[mood != UNRATED] if counts[UNRATED] else sat).sum())
+        self.active -= n
         moods = self.moods
         for k in range(4):
             moods[k] -= counts[k]
-        unrated = counts[UNRATED]
-        self._rated -= len(ids) - unrated
-        if unrated:
-            self._satisfaction_sum -= float(self.satisfaction[ids][mood != UNRATED].sum())
-        else:
-            self._satisfaction_sum -= float(self.satisfaction[ids].sum())
+        self._rated -= n - counts[UNRATED]
+        self._satisfaction_sum -= rated_sum
         talk_days = self.model.params.word_of_mouth.detractor_days
         by_operations, by_service = counts[UNHAPPY_OPERATIONS], counts[UNHAPPY_SERVICE]
         if talk_days > 0 and (by_operations or by_service):

@@ -1,4 +1,4 @@
-"""A handful of complaints takes a one-by-one path: it must give the array path's very bits.
+"""A handful of complaints (or of customers leaving) takes a one-by-one path: the array path's bits.
 
 Customer Service handles a few complaints a day in a small business, and forty
 numpy calls on arrays of two cost more than the arithmetic. Below
@@ -136,3 +136,19 @@ def test_the_one_by_one_path_is_the_one_a_small_business_takes():
     with mock.patch.object(customers.CustomerBook, "_few_outcomes", spy):
         ChainModel(Scenario(), rng=1).run(60)
     assert calls and max(calls) <= FEW
+
+
+@settings(max_examples=100, deadline=None)
+@given(businesses(), st.data())
+def test_a_few_customers_leaving_one_by_one_are_the_array_paths_bits(business, data):
+    scenario, state = business
+    n = data.draw(st.integers(1, FEW))
+    ids = np.array(data.draw(st.permutations(range(PEOPLE)))[:n], dtype=np.int64)
+    classes = np.array(data.draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)))
+    few, array = _book(scenario, state), _book(scenario, state)
+    few.customers._churn(ids, 7, classes)
+    with mock.patch.object(customers, "FEW", 0):
+        array.customers._churn(ids, 7, classes)
+    _same_bits(few, array)
+    x, y = few.customers, array.customers
+    assert (x.active, x.left_unhappy, x._talk_ends) == (y.active, y.left_unhappy, y._talk_ends)
