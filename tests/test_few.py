@@ -86,15 +86,18 @@ def _same_bits(a: ChainModel, b: ChainModel) -> None:
     assert a.ledger.__dict__ == b.ledger.__dict__
 
 
+def _batch(data, kinds) -> tuple[np.ndarray, np.ndarray]:
+    """Up to FEW distinct customers and an experience class for each."""
+    n = data.draw(st.integers(1, FEW))
+    ids = np.array(data.draw(st.permutations(range(PEOPLE)))[:n], dtype=np.int64)
+    return ids, np.array(data.draw(st.lists(kinds, min_size=n, max_size=n)), dtype=np.int64)
+
+
 @settings(max_examples=150, deadline=None)
 @given(businesses(), st.data())
 def test_a_few_complaint_outcomes_one_by_one_are_the_array_paths_bits(business, data):
     scenario, state = business
-    n = data.draw(st.integers(1, FEW))
-    ids = np.array(data.draw(st.permutations(range(PEOPLE)))[:n], dtype=np.int64)
-    classes = np.array(data.draw(st.lists(st.sampled_from([UNRESOLVED, RESOLVED,
-                                                           RESOLVED_QUICKLY]),
-                                          min_size=n, max_size=n)), dtype=np.int64)
+    ids, classes = _batch(data, st.sampled_from([UNRESOLVED, RESOLVED, RESOLVED_QUICKLY]))
     few, array = _book(scenario, state), _book(scenario, state)
     few.customers.complaint_outcome(ids, classes, day=5)
     with mock.patch.object(customers, "FEW", 0):
@@ -142,9 +145,7 @@ def test_the_one_by_one_path_is_the_one_a_small_business_takes():
 @given(businesses(), st.data())
 def test_a_few_customers_leaving_one_by_one_are_the_array_paths_bits(business, data):
     scenario, state = business
-    n = data.draw(st.integers(1, FEW))
-    ids = np.array(data.draw(st.permutations(range(PEOPLE)))[:n], dtype=np.int64)
-    classes = np.array(data.draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)))
+    ids, classes = _batch(data, st.integers(0, 5))
     few, array = _book(scenario, state), _book(scenario, state)
     few.customers._churn(ids, 7, classes)
     with mock.patch.object(customers, "FEW", 0):
