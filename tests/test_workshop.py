@@ -209,10 +209,11 @@ def _pick_story(page, story: str) -> None:
     """Pick a story in the toolbar's menu (a click the busy page missed is made again)."""
     switched = ("s => document.querySelector('.chainsim-knobs').dataset.story === s && "
                 "document.querySelector('[data-testid=chain-diagram]').dataset.story === s")
-    for attempt in range(3):
-        page.locator(".story-select").click()
-        page.get_by_role("option", name=story, exact=True).click()
+    for attempt in range(4):
         try:
+            page.locator(".story-select").click()
+            # a menu the busy page redraws under the pointer is not "stable": open it again
+            page.get_by_role("option", name=story, exact=True).click(timeout=10_000)
             page.wait_for_function(switched, arg=story, timeout=60_000)
             return
         except Exception:  # noqa: BLE001 - the menu missed the click
