@@ -82,7 +82,11 @@ class CohortQueue:
                 cohorts[0] = (arrived, ids[n:])
                 ids = ids[:n]
             self._depart(n, (day - arrived) * n)
-            return ids, np.full(n, day - arrived, dtype=np.int64) if waits else None
+            if not waits:
+                return ids, None
+            waited = np.empty(n, dtype=np.int64)
+            waited.fill(day - arrived)  # np.full's Python wrapper costs more than the work
+            return ids, waited
         taken, waited, sizes = [], [], []
         left = n
         while left:

@@ -165,3 +165,21 @@ def test_the_hand_off_is_paid_for_every_day():
     ts = run(sc, 20).timeseries
     assert ts.cost.tolist() == pytest.approx([100.0 * quality_factor(0.5, 0.25)] * 20)
     assert ts.profit.tolist() == pytest.approx((ts.revenue - 125.0).tolist())
+
+
+def test_a_delivery_without_a_problem_costs_no_customer_when_nobody_churns_anyway():
+    """No problem, no everyday churn: every decision is to stay (the episode counts 1)."""
+    sc = scenario(
+        market={"size": 10_000, "customers_at_start": 200},
+        operations={"capacity": 1_000, "quality": 1.0},
+        handoff={"quality": 1.0},
+        sales={"overpromise": 0.0},
+        retention={"churn_per_year": 0.0, "interval_days": 5},
+    )
+    result = run(sc, 120, journeys=True)
+    t = result.timeseries.sum()
+    assert t.problems == 0 and t.deliveries > 4_000
+    assert t.churned == 0
+    stays = result.journeys[result.journeys.event == "stays"]
+    assert len(stays) == t.deliveries
+    assert (stays.experience.astype(str) == "no_problem").all()
