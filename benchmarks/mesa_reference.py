@@ -256,8 +256,7 @@ class ReferenceModel(mesa.Model):
                           "queue_operations": len(self.ops_queue)})
 
     def run(self, days: int) -> dict[str, float]:
-        for _ in range(days):
-            self.step()
+        self.run_for(days)  # Mesa's own loop, as chainsim's run uses
         return summary(self.rows)
 
 

@@ -122,9 +122,11 @@ class ChainModel(mesa.Model):
         days = self.params.run.days if days is None else days
         if not isinstance(days, int | np.integer) or days < 1:
             raise ValueError(f"days = {days!r} is not allowed: must be a whole number >= 1")
-        for done in range(1, days + 1):
-            self.step()
-            if progress is not None:
+        if progress is None:
+            self.run_for(days)  # Mesa's own loop: one call for all the days
+        else:
+            for done in range(1, days + 1):
+                self.step()
                 progress(done)
         return self.result()
 
