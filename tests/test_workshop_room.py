@@ -304,11 +304,11 @@ def test_in_a_browser_teams_join_submit_and_the_round_is_scored(tmp_path):
                 page.locator(".team-cost").get_attribute("class") or ""), key="ArrowLeft")
             teams[0].get_by_role("button", name="Submit").click()
             teams[0].get_by_text("Submitted for round 1").wait_for(timeout=60_000)
-            # a slider moved after Submit is not sent: the page says so until it is
-            moved = teams[0].locator('[data-lever="operations.capacity"]').inner_text()
-            _press_until(teams[0], "operations.capacity", lambda page: page.locator(
-                '[data-lever="operations.capacity"]').inner_text() != moved, key="ArrowLeft")
-            teams[0].get_by_text("Changed since you submitted").wait_for(timeout=60_000)
+            # a slider moved after Submit is not sent: the page says so until it is. Each
+            # press waits for the label to move; a press that lands late under load may
+            # bring the slider back to what was sent, so press until the page says it
+            _press_until(teams[0], "operations.capacity", lambda page: page.get_by_text(
+                "Changed since you submitted").count() > 0, key="ArrowLeft")
             teams[0].get_by_role("button", name="Submit").click()
             teams[0].get_by_text("Submitted for round 1").wait_for(timeout=60_000)
             assert teams[0].get_by_text("Changed since you submitted").count() == 0
