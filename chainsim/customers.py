@@ -15,6 +15,7 @@ is removed from the model, and the row stays.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -53,6 +54,8 @@ ENGAGED_PLACES = (LEAD, *ACTIVE_PLACES)
 UNRATED, SATISFIED, UNHAPPY_OPERATIONS, UNHAPPY_SERVICE = range(4)
 
 _EMPTY = np.empty(0, dtype=np.int64)
+#: 0-d constants: a Python number costs numpy a conversion on every call (rules._1)
+_ONE, _ONE_I32 = np.array(1.0), np.array(1, dtype=np.int32)
 #: ``a.sum()`` without its Python wrapper (numpy.add.reduce is what it calls: the same sum)
 _sum = np.add.reduce
 _MOOD_BY_PROBLEM = {blame: np.array([SATISFIED, blame], dtype=np.int8)
@@ -61,6 +64,7 @@ _MOOD_BY_PROBLEM = {blame: np.array([SATISFIED, blame], dtype=np.int8)
 #: one after another, so Python's running sums give the very same bits.
 FEW = 7
 assert (NO_PROBLEM, SILENT_PROBLEM) == (0, 1)  # a silent problem's class is its flag
+assert UNRATED == 0  # a mood is rated where it is nonzero
 
 
 class Customer(mesa.Agent):
@@ -126,6 +130,42 @@ class _OutcomeTable:
         self.powers = np.power(self.factor, np.arange(64)).tolist()
 
 
+class _RetentionTable:
+    """Chances of staying that depend on a whole number, looked up instead of worked out.
+
+    ``rules.everyday_loyalty`` by days to the next order and
+    ``rules.episode_retention`` of a silent problem by earlier problems, computed
+    once for a run of whole numbers by the same functions (so the same bits);
+    a number past the table is worked out as before.
+    """
+
+    __slots__ = ("keep", "loyalty", "silent")
+
+    def __init__(self, keep) -> None:
+        self.keep = keep
+        gaps = np.arange(min(8 * math.ceil(keep.interval_days) + 64, 4096))
+        self.loyalty = rules.everyday_loyalty(keep.churn_per_year, gaps, keep.no_problem)
+        self.silent = rules.episode_retention(keep.silent_problem, np.arange(64),
+                                              keep.repeat_failure_factor)
+
+    def everyday_loyalty(self, gaps: np.ndarray) -> np.ndarray:
+        """``rules.everyday_loyalty`` for these whole, positive gaps."""
+        try:
+            return self.loyalty[gaps]
+        except IndexError:  # a gap beyond the table
+            keep = self.keep
+            return rules.everyday_loyalty(keep.churn_per_year, gaps, keep.no_problem)
+
+    def after_silent(self, prior: np.ndarray) -> np.ndarray:
+        """``rules.episode_retention`` of a silent problem, by problems already held."""
+        try:  # as unsigned, a negative count (never in a run) is past the table too
+            return self.silent[prior.astype(np.uint32, copy=False)]
+        except IndexError:
+            keep = self.keep
+            return rules.episode_retention(keep.silent_problem, prior,
+                                           keep.repeat_failure_factor)
+
+
 class CustomerBook:
     """Everyone who became a lead: columnar state, the calendar, and the running counts.
 
@@ -150,6 +190,8 @@ class CustomerBook:
         self._talk_ends: dict[int, list[int]] = {}  # day -> (operations, service) who stop
         self.log = JourneyLog() if journeys else None
         self._table: _OutcomeTable | None = None
+        self._retention: _RetentionTable | None = None
+        self._judged_by, self._threshold, self._complain = None, _ONE, _ONE
         # running counts
         self.active = 0
         self.customers_total = 0
@@ -270,13 +312,17 @@ class CustomerBook:
         ids = self.calendar.due(day)
         if len(ids):
             self.place[ids] = ORDERED
-            self.orders[ids] += 1
+            self.orders[ids] += _ONE_I32
             self._record(day, "repeat_order", ids)
         return ids
 
     # -- experiences --------------------------------------------------------------
-    def delivered(self, ids: np.ndarray, right: np.ndarray, late: np.ndarray, day: int) -> np.ndarray:
+    def delivered(self, ids: np.ndarray, right: np.ndarray, late: np.ndarray | None,
+                  day: int) -> np.ndarray:
         """Customers judge a delivery; some complain, the rest will decide whether to return.
+
+        ``right`` and ``late`` say, per customer, whether the delivery was what they
+        needed and whether it came after the promised days (``late=None``: none did).
 
         Returns:
             The ids of customers who complain to Customer Service.
@@ -287,13 +333,17 @@ class CustomerBook:
         scenario = self.model.params
         judge = scenario.customers
         # on time, a right delivery is worth 1 and a wrong one 0: ``right`` as it is
-        value = rules.delivery_value(right, late, judge.late_penalty) if np.count_nonzero(
-            late) else right
+        value = right if late is None or not np.count_nonzero(late) else rules.delivery_value(
+            right, late, judge.late_penalty)
         sat = rules.satisfaction(value, self.expectation[ids])
-        problem = rules.is_problem(sat, judge.tolerance)
+        if self._judged_by is not judge:  # the customers' section as 0-d arrays, once
+            self._judged_by = judge
+            self._threshold = np.array(problem_threshold(judge.tolerance))
+            self._complain = np.array(judge.complain_probability)
+        problem = sat < self._threshold  # rules.is_problem
         problems = int(np.count_nonzero(problem))
         if self.log is not None:
-            kinds = np.where(~right, 2, np.where(late, 1, 0))
+            kinds = np.where(~right, 2, 0 if late is None else np.where(late, 1, 0))
             self.log.record_coded(day, DELIVERY_EVENTS[kinds], ids)
         self.model.ledger.problems += problems
         if not problems:  # nobody has anything to complain about
@@ -308,7 +358,7 @@ class CustomerBook:
         self._rate(ids, sat, UNHAPPY_OPERATIONS, problem, problems)
 
         complains = problem & (self.model.streams["complaints"].random(n)
-                               < judge.complain_probability)
+                               < self._complain)
         complainers = ids[complains]
         self.place[complainers] = COMPLAINING
         self._record(day, "complaint", complainers)
@@ -317,12 +367,8 @@ class CustomerBook:
         silent = problem[deciding]
         keep = scenario.retention
         classes = silent.astype(np.int64)  # SILENT_PROBLEM where silent, else NO_PROBLEM
-        episode = np.where(
-            silent,
-            rules.episode_retention(keep.silent_problem, prior[deciding],
-                                    keep.repeat_failure_factor),
-            1.0,
-        )
+        episode = np.where(silent, self._retention_table(keep).after_silent(prior[deciding]),
+                           _ONE)
         self._pending.append((ids[deciding], episode, classes))
         return complainers
 
@@ -419,6 +465,13 @@ class CustomerBook:
             self.log.record_coded(day, OUTCOME_EVENTS[classes - UNRESOLVED], ids)
         self._pending.append((ids, np.array(episode), classes))
 
+    def _retention_table(self, keep) -> _RetentionTable:
+        """The retention section's chances by whole numbers, built once per scenario."""
+        table = self._retention
+        if table is None or table.keep is not keep:
+            table = self._retention = _RetentionTable(keep)
+        return table
+
     def _outcome_table(self, scenario) -> _OutcomeTable:
         """The scenario's complaint outcomes by experience class, built once per scenario."""
         table = self._table
@@ -449,7 +502,7 @@ class CustomerBook:
         streams = self.model.streams
         gaps = rules.days_to_next_order(streams["intervals"], n, keep.interval_days,
                                         keep.interval_spread)
-        p_stay = episode * rules.everyday_loyalty(keep.churn_per_year, gaps, keep.no_problem)
+        p_stay = episode * self._retention_table(keep).everyday_loyalty(gaps)
         leaving = streams["retention"].random(n) >= p_stay
         if not np.count_nonzero(leaving):
             self.place[ids] = WAITING
@@ -491,7 +544,8 @@ class CustomerBook:
         moods[blame] += unhappy
         old_sat = satisfaction[ids]
         if unrated:
-            self._satisfaction_sum += float(_sum(sat)) - float(_sum(old_sat[old_mood != UNRATED]))
+            rated = old_mood.astype(bool)  # old_mood != UNRATED (UNRATED is 0)
+            self._satisfaction_sum += float(_sum(sat)) - float(_sum(old_sat[rated]))
             self._rated += unrated
         else:
             self._satisfaction_sum += float(_sum(sat)) - float(_sum(old_sat))

@@ -20,6 +20,10 @@ class Operations(FrontLineFunction):
 
     name = "operations"
 
+    def __init__(self, model) -> None:
+        super().__init__(model)
+        self._right_for, self._p_right = None, np.array(1.0)  # scenario, chance right
+
     def step(self) -> None:
         model = self.model
         day, ledger, p = model.day, model.ledger, self.params
@@ -29,17 +33,26 @@ class Operations(FrontLineFunction):
         ledger.cancelled_orders += len(cancelled)
         model.customers.cancelled(cancelled, day)
 
-        orders, waited = self.queue.pop(self.slots, day)
+        orders, waited = self.queue.take(self.slots, day)
         self.handled = n = len(orders)
         if not n:
             return
-        p_right = rules.right_first_time(p.quality, model.params.handoff.quality)
-        right = self.stream.random(n) < p_right
-        late = waited > p.promised_days
+        if self._right_for is not model.params:  # once per scenario, as a 0-d array
+            self._right_for = model.params
+            self._p_right = np.array(rules.right_first_time(p.quality,
+                                                            model.params.handoff.quality))
+        right = self.stream.random(n) < self._p_right
+        if isinstance(waited, np.ndarray):  # orders from several days
+            late = waited > p.promised_days
+            n_late = int(np.count_nonzero(late))
+        else:  # all placed on one day: all late or none
+            n_late = n if waited > p.promised_days else 0
+            late = np.ones(n, dtype=bool) if n_late else None
         ledger.deliveries += n
-        ledger.late_deliveries += int(np.count_nonzero(late))
+        ledger.late_deliveries += n_late
         ledger.failed_deliveries += n - int(np.count_nonzero(right))
 
-        complainers = model.customers.delivered(orders, right, late, day)
+        # late=None: nobody was late (delivered() then skips the late penalty)
+        complainers = model.customers.delivered(orders, right, late if n_late else None, day)
         ledger.complaints += len(complainers)
         model.service.receive(complainers, day)

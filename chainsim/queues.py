@@ -68,11 +68,24 @@ class CohortQueue:
             ``(ids, waits)``: who was taken, and how many days each had waited
             (``None`` with ``waits=False``, for a caller that does not need them).
         """
+        ids, waited = self._take(n, day, waits)
+        if waited is None or isinstance(waited, np.ndarray):
+            return ids, waited
+        one = np.empty(len(ids), dtype=np.int64)  # one cohort: everyone waited as long
+        one.fill(waited)  # np.full's Python wrapper costs more than the work
+        return ids, one
+
+    def take(self, n: float, day: int) -> tuple[np.ndarray, int | np.ndarray]:
+        """:meth:`pop`, with the waits as one number when everyone taken joined on the
+        same day (the usual case: no array to build), else an array, one per customer."""
+        return self._take(n, day, True)
+
+    def _take(self, n: float, day: int, waits: bool) -> tuple[np.ndarray, int | np.ndarray | None]:
         cohorts = self._cohorts
         length = self.length
         n = length if n >= length else int(n)  # inf >= anything
         if n <= 0:
-            return _EMPTY, _EMPTY if waits else None
+            return _EMPTY, (0 if waits else None)
         arrived, ids = cohorts[0]
         size = len(ids)
         if size >= n:  # one cohort: the usual case
@@ -81,12 +94,9 @@ class CohortQueue:
             else:
                 cohorts[0] = (arrived, ids[n:])
                 ids = ids[:n]
-            self._depart(n, (day - arrived) * n)
-            if not waits:
-                return ids, None
-            waited = np.empty(n, dtype=np.int64)
-            waited.fill(day - arrived)  # np.full's Python wrapper costs more than the work
-            return ids, waited
+            waited = day - arrived
+            self._depart(n, waited * n)
+            return ids, (waited if waits else None)
         taken, waited, sizes = [], [], []
         left = n
         while left:

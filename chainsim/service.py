@@ -27,7 +27,7 @@ class Service(FrontLineFunction):
         self.open_day(day)
 
         ignored = self.queue.expire(day, p.patience)
-        handled, waited = self.queue.pop(self.slots, day)
+        handled, waited = self.queue.take(self.slots, day)  # waited: one number if one day
         self.handled = n = len(handled)
         if not n and not len(ignored):
             return
@@ -35,7 +35,8 @@ class Service(FrontLineFunction):
         if n <= FEW and not len(ignored):  # a handful: one by one, as below
             quality, quick_days = p.quality, p.quick_days
             outcome, fixed, quick = [], 0, 0
-            for draw, wait in zip(draws.tolist(), waited.tolist(), strict=True):
+            waits = waited.tolist() if isinstance(waited, np.ndarray) else [waited] * n
+            for draw, wait in zip(draws.tolist(), waits, strict=True):
                 if draw < quality:
                     fixed += 1
                     if wait <= quick_days:

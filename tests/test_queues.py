@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -34,7 +35,16 @@ def test_queue_is_fifo_keeps_patience_and_satisfies_littles_identity(plan):
         mirror = [(i, a) for i, a in mirror if day - a <= patience]
         assert gone.tolist() == expected_gone
 
+        twin = copy.deepcopy(queue)  # take() must do what pop() does, waits aside
         taken, waits = queue.pop(capacity, day)
+        twin_taken, waited = twin.take(capacity, day)
+        assert twin_taken.tolist() == taken.tolist()
+        if isinstance(waited, np.ndarray):  # from several days: one wait each
+            assert waited.tolist() == waits.tolist() and len(set(waited.tolist())) > 1
+        else:  # from one day (or nobody): one number for all
+            assert [waited] * len(taken) == waits.tolist() and type(waited) is int
+        assert (twin.length, twin.departures, twin.total_wait, twin.ids().tolist()) == (
+            queue.length, queue.departures, queue.total_wait, queue.ids().tolist())
         k = len(mirror) if math.isinf(capacity) else min(int(capacity), len(mirror))
         assert taken.tolist() == [i for i, _ in mirror[:k]]
         assert waits.tolist() == [day - a for _, a in mirror[:k]]
