@@ -58,8 +58,6 @@ _EMPTY = np.empty(0, dtype=np.int64)
 _ONE, _ONE_I32 = np.array(1.0), np.array(1, dtype=np.int32)
 #: ``a.sum()`` without its Python wrapper (numpy.add.reduce is what it calls: the same sum)
 _sum = np.add.reduce
-_MOOD_BY_PROBLEM = {blame: np.array([SATISFIED, blame], dtype=np.int8)
-                    for blame in (UNHAPPY_OPERATIONS, UNHAPPY_SERVICE)}
 #: Batches up to this size take the one-by-one path. Below eight numbers numpy adds
 #: one after another, so Python's running sums give the very same bits.
 FEW = 7
@@ -550,8 +548,10 @@ class CustomerBook:
         else:
             self._satisfaction_sum += float(_sum(sat)) - float(_sum(old_sat))
         satisfaction[ids] = sat
-        # the new moods by lookup, SATISFIED where there is no problem and ``blame`` where there is
-        mood[ids] = _MOOD_BY_PROBLEM[blame][problem.view(np.uint8)] if unhappy else SATISFIED
+        # the new moods: SATISFIED where there is no problem and ``blame`` where there is
+        mood[ids] = SATISFIED
+        if unhappy:
+            mood[ids[problem]] = blame
 
     def _churn(self, ids: np.ndarray, day: int, classes: np.ndarray) -> None:
         n = len(ids)

@@ -37,6 +37,7 @@ class FrontLineFunction(mesa.Agent):
         # What the current scenario says of this link, read once per scenario (a
         # slider makes a new one), not once a day.
         self._read_for = None
+        self._section = None  # this link's section of the scenario read last
         self._capacity = 0.0
         self._whole = None  # the capacity, when it is the same whole number of cases every day
         self._price = (0.0, 1.0)  # unit cost, quality factor
@@ -46,11 +47,14 @@ class FrontLineFunction(mesa.Agent):
         """This function's section of the current scenario."""
         return getattr(self.model.params, self.name)
 
-    def open_day(self, day: int) -> None:
-        """Start the day with today's capacity and nothing handled yet."""
+    def open_day(self, day: int):
+        """Start the day with today's capacity and nothing handled yet.
+
+        Returns this function's section of the current scenario (:attr:`params`).
+        """
         scenario = self.model.params
         if scenario is not self._read_for:
-            params = getattr(scenario, self.name)
+            self._section = params = getattr(scenario, self.name)
             self._capacity = capacity = capacity_value(params.capacity) + 0.0  # no -0.0
             # a whole number of cases every day; below 2**24, capacity x day is exact in
             # slots_on_day for any run of up to 2**29 days
@@ -63,6 +67,7 @@ class FrontLineFunction(mesa.Agent):
         self.slots = whole if whole is not None else rules.slots_on_day(self._capacity, day)
         self.handled = 0
         self.work_waiting = self.queue.length > 0
+        return self._section
 
     def receive(self, ids, day: int) -> None:
         """Cases join the back of the queue."""

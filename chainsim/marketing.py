@@ -19,7 +19,7 @@ class Marketing(FrontLineFunction):
     def step(self) -> None:
         model = self.model
         day, market, book = model.day, model.market, model.customers
-        self.open_day(day)
+        p = self.open_day(day)
         wom = model.params.word_of_mouth
         by_operations, by_service = book.detractors_by_blame()
         self.reach_share = market.unreached / market.size
@@ -28,7 +28,7 @@ class Marketing(FrontLineFunction):
             unreached=market.unreached,
             size=market.size,
             contacts=self.slots,
-            quality=self.params.quality,
+            quality=p.quality,
             promoters=book.promoters,
             contact_rate=wom.contact_rate,
             adoption=wom.adoption,

@@ -26,8 +26,8 @@ class Operations(FrontLineFunction):
 
     def step(self) -> None:
         model = self.model
-        day, ledger, p = model.day, model.ledger, self.params
-        self.open_day(day)
+        day, ledger = model.day, model.ledger
+        p = self.open_day(day)
 
         cancelled = self.queue.expire(day, p.patience)
         ledger.cancelled_orders += len(cancelled)

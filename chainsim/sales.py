@@ -23,10 +23,14 @@ class Sales(FrontLineFunction):
 
     name = "sales"
 
+    def __init__(self, model) -> None:
+        super().__init__(model)
+        self._convert_for, self._convert = None, (1.0, np.array(1.0))  # section, chance
+
     def step(self) -> None:
         model = self.model
-        day, book, ledger, p = model.day, model.customers, model.ledger, self.params
-        self.open_day(day)
+        day, book, ledger = model.day, model.customers, model.ledger
+        p = self.open_day(day)
 
         lost = self.queue.expire(day, p.patience)
         book.leave_as_lead(lost, LEAD_LOST, day)
@@ -36,14 +40,17 @@ class Sales(FrontLineFunction):
         self.handled = len(leads)
         if not len(leads):
             return
-        convert = rules.conversion_probability(p.quality, p.overpromise)
+        if self._convert_for is not p:  # once per scenario; as a 0-d array for the arrays
+            self._convert_for, convert = p, rules.conversion_probability(p.quality, p.overpromise)
+            self._convert = (convert, np.array(convert))
+        convert, convert_0d = self._convert
         ops = model.params.operations
         accept = rules.wait_acceptance(
             rules.quoted_wait(model.operations.queue.length, capacity_value(ops.capacity)),
             ops.promised_days, ops.patience, p.quotes_lead_time)
         # one draw per lead: buys, would buy but not at this wait, or does not buy
         draw = self.stream.random(len(leads))
-        buys = draw < convert * accept
+        buys = draw < (convert_0d if accept == 1.0 else convert * accept)
         sold = leads[buys]
         book.first_purchase(sold, rules.expectation(p.overpromise), day)
         ledger.first_purchases += len(sold)

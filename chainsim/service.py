@@ -23,8 +23,8 @@ class Service(FrontLineFunction):
 
     def step(self) -> None:
         model = self.model
-        day, ledger, p = model.day, model.ledger, self.params
-        self.open_day(day)
+        day, ledger = model.day, model.ledger
+        p = self.open_day(day)
 
         ignored = self.queue.expire(day, p.patience)
         handled, waited = self.queue.take(self.slots, day)  # waited: one number if one day

@@ -46,22 +46,23 @@ def test_the_retention_lookups_are_the_rules_bits(churn, interval, no_problem, s
 #: Knobs a workshop moves mid-run, each read by one of the engine's caches.
 MOVES = {
     30: {"customers.tolerance": 0.05, "customers.complain_probability": 0.9,
-         "retention.churn_per_year": 0.6, "operations.quality": 0.6},
+         "retention.churn_per_year": 0.6, "operations.quality": 0.6, "sales.quality": 0.9},
     60: {"retention.silent_problem": 0.9, "retention.repeat_failure_factor": 1.0,
          "retention.interval_days": 12.0, "handoff.quality": 0.7, "sales.capacity": 3,
          "operations.promised_days": 0},
-    90: {"retention.no_problem": 0.5, "operations.capacity": 9.5, "service.cost": 500.0},
+    90: {"retention.no_problem": 0.5, "operations.capacity": 9.5, "service.cost": 500.0,
+         "sales.overpromise": 0.2, "marketing.quality": 0.3},
 }
 
 
 def _forget(model: ChainModel) -> None:
-    """Throw away everything worked out for the current scenario."""
+    """Throw away everything worked out for the current scenario (a new cache goes here)."""
     book = model.customers
     book._table = book._retention = book._judged_by = None
-    model.operations._right_for = None
+    model.operations._right_for = model.sales._convert_for = None
     model._handoff_for = None
     for function in model.functions:
-        function._read_for = None
+        function._read_for = function._section = None
 
 
 def _run(forget: bool, moves=MOVES) -> tuple[bytes, dict]:
