@@ -56,6 +56,8 @@ UNRATED, SATISFIED, UNHAPPY_OPERATIONS, UNHAPPY_SERVICE = range(4)
 _EMPTY = np.empty(0, dtype=np.int64)
 #: 0-d constants: a Python number costs numpy a conversion on every call (rules._1)
 _ONE, _ONE_I32 = np.array(1.0), np.array(1, dtype=np.int32)
+_ONE.setflags(write=False)
+_ONE_I32.setflags(write=False)
 #: ``a.sum()`` without its Python wrapper (numpy.add.reduce is what it calls: the same sum)
 _sum = np.add.reduce
 #: Batches up to this size take the one-by-one path. Below eight numbers numpy adds
@@ -101,14 +103,24 @@ class Customer(mesa.Agent):
         return self.model.customers.journey(self.customer_id)
 
 
-class _OutcomeTable:
-    """What a complaint's outcome means, by experience class: one lookup instead of a branch."""
+class _ScenarioTable:
+    """What the scenario's numbers mean for a customer, worked out once per scenario.
+
+    A complaint's outcome by experience class (one lookup instead of a branch);
+    the problem threshold and the chance of complaining as 0-d arrays (a Python
+    number costs numpy a conversion on every call); and the chances of staying
+    that depend on a whole number -- ``rules.everyday_loyalty`` by days to the
+    next order, ``rules.episode_retention`` of a silent problem by problems
+    already held -- computed for a run of whole numbers by the rules' own
+    functions (so the same bits); a number past a table is worked out as before.
+    """
 
     __slots__ = ("scenario", "share", "paradox", "base", "share_l", "paradox_l", "base_l",
-                 "factor", "powers")
+                 "factor", "powers", "threshold", "threshold_0d", "complain_0d", "loyalty",
+                 "silent")
 
     def __init__(self, scenario) -> None:
-        svc, keep = scenario.service, scenario.retention
+        svc, keep, judge = scenario.service, scenario.retention, scenario.customers
         self.scenario = scenario
         n = len(rules.EXPERIENCES)
         #: share of the lost satisfaction given back, and the paradox on top (quick only)
@@ -126,42 +138,31 @@ class _OutcomeTable:
         #: repeat_failure_factor ** k for the first problems held, as numpy's power gives it
         self.factor = keep.repeat_failure_factor
         self.powers = np.power(self.factor, np.arange(64)).tolist()
-
-
-class _RetentionTable:
-    """Chances of staying that depend on a whole number, looked up instead of worked out.
-
-    ``rules.everyday_loyalty`` by days to the next order and
-    ``rules.episode_retention`` of a silent problem by earlier problems, computed
-    once for a run of whole numbers by the same functions (so the same bits);
-    a number past the table is worked out as before.
-    """
-
-    __slots__ = ("keep", "loyalty", "silent")
-
-    def __init__(self, keep) -> None:
-        self.keep = keep
+        #: satisfaction below this is a problem (rules.is_problem)
+        self.threshold = problem_threshold(judge.tolerance)
+        self.threshold_0d = np.array(self.threshold)
+        self.complain_0d = np.array(judge.complain_probability)
+        # eight mean gaps cover all but the rarest gaps at the default spread
         gaps = np.arange(min(8 * math.ceil(keep.interval_days) + 64, 4096))
         self.loyalty = rules.everyday_loyalty(keep.churn_per_year, gaps, keep.no_problem)
-        self.silent = rules.episode_retention(keep.silent_problem, np.arange(64),
-                                              keep.repeat_failure_factor)
+        self.silent = rules.episode_retention(keep.silent_problem, np.arange(64), self.factor)
 
     def everyday_loyalty(self, gaps: np.ndarray) -> np.ndarray:
-        """``rules.everyday_loyalty`` for these whole, positive gaps."""
+        """``rules.everyday_loyalty`` for these gaps (whole days, at least 1)."""
         try:
             return self.loyalty[gaps]
         except IndexError:  # a gap beyond the table
-            keep = self.keep
+            keep = self.scenario.retention
             return rules.everyday_loyalty(keep.churn_per_year, gaps, keep.no_problem)
 
     def after_silent(self, prior: np.ndarray) -> np.ndarray:
-        """``rules.episode_retention`` of a silent problem, by problems already held."""
+        """``rules.episode_retention`` of a silent problem, by problems already held
+        (``prior``: the book's int32 counts)."""
         try:  # as unsigned, a negative count (never in a run) is past the table too
             return self.silent[prior.astype(np.uint32, copy=False)]
         except IndexError:
-            keep = self.keep
-            return rules.episode_retention(keep.silent_problem, prior,
-                                           keep.repeat_failure_factor)
+            keep = self.scenario.retention
+            return rules.episode_retention(keep.silent_problem, prior, self.factor)
 
 
 class CustomerBook:
@@ -187,9 +188,7 @@ class CustomerBook:
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._talk_ends: dict[int, list[int]] = {}  # day -> (operations, service) who stop
         self.log = JourneyLog() if journeys else None
-        self._table: _OutcomeTable | None = None
-        self._retention: _RetentionTable | None = None
-        self._judged_by, self._threshold, self._complain = None, _ONE, _ONE
+        self._table: _ScenarioTable | None = None
         # running counts
         self.active = 0
         self.customers_total = 0
@@ -334,11 +333,8 @@ class CustomerBook:
         value = right if late is None or not np.count_nonzero(late) else rules.delivery_value(
             right, late, judge.late_penalty)
         sat = rules.satisfaction(value, self.expectation[ids])
-        if self._judged_by is not judge:  # the customers' section as 0-d arrays, once
-            self._judged_by = judge
-            self._threshold = np.array(problem_threshold(judge.tolerance))
-            self._complain = np.array(judge.complain_probability)
-        problem = sat < self._threshold  # rules.is_problem
+        table = self._scenario_table(scenario)
+        problem = sat < table.threshold_0d  # rules.is_problem
         problems = int(np.count_nonzero(problem))
         if self.log is not None:
             kinds = np.where(~right, 2, 0 if late is None else np.where(late, 1, 0))
@@ -356,17 +352,15 @@ class CustomerBook:
         self._rate(ids, sat, UNHAPPY_OPERATIONS, problem, problems)
 
         complains = problem & (self.model.streams["complaints"].random(n)
-                               < self._complain)
+                               < table.complain_0d)
         complainers = ids[complains]
         self.place[complainers] = COMPLAINING
         self._record(day, "complaint", complainers)
 
         deciding = ~complains
         silent = problem[deciding]
-        keep = scenario.retention
         classes = silent.astype(np.int64)  # SILENT_PROBLEM where silent, else NO_PROBLEM
-        episode = np.where(silent, self._retention_table(keep).after_silent(prior[deciding]),
-                           _ONE)
+        episode = np.where(silent, table.after_silent(prior[deciding]), _ONE)
         self._pending.append((ids[deciding], episode, classes))
         return complainers
 
@@ -391,7 +385,7 @@ class CustomerBook:
             return
         scenario = self.model.params
         svc, keep = scenario.service, scenario.retention
-        table = self._outcome_table(scenario)
+        table = self._scenario_table(scenario)
         if n <= FEW:
             self._few_outcomes(ids, classes, table, day)
             return
@@ -416,7 +410,7 @@ class CustomerBook:
         self.problems[ids] = prior + ~resolved
         self._pending.append((ids, episode, classes))
 
-    def _few_outcomes(self, ids: np.ndarray, classes: np.ndarray, table: _OutcomeTable,
+    def _few_outcomes(self, ids: np.ndarray, classes: np.ndarray, table: _ScenarioTable,
                       day: int) -> None:
         """:meth:`complaint_outcome` for a handful of complaints, one customer at a time.
 
@@ -426,7 +420,7 @@ class CustomerBook:
         """
         scenario = table.scenario
         hassle = 1.0 - scenario.service.hassle
-        threshold = problem_threshold(scenario.customers.tolerance)
+        threshold = table.threshold
         share, paradox, base, powers = table.share_l, table.paradox_l, table.base_l, table.powers
         satisfaction, expectation, problems, mood = (self.satisfaction, self.expectation,
                                                      self.problems, self.mood)
@@ -463,18 +457,11 @@ class CustomerBook:
             self.log.record_coded(day, OUTCOME_EVENTS[classes - UNRESOLVED], ids)
         self._pending.append((ids, np.array(episode), classes))
 
-    def _retention_table(self, keep) -> _RetentionTable:
-        """The retention section's chances by whole numbers, built once per scenario."""
-        table = self._retention
-        if table is None or table.keep is not keep:
-            table = self._retention = _RetentionTable(keep)
-        return table
-
-    def _outcome_table(self, scenario) -> _OutcomeTable:
-        """The scenario's complaint outcomes by experience class, built once per scenario."""
+    def _scenario_table(self, scenario) -> _ScenarioTable:
+        """What ``scenario``'s numbers mean for a customer, built once per scenario."""
         table = self._table
         if table is None or table.scenario is not scenario:
-            table = self._table = _OutcomeTable(scenario)
+            table = self._table = _ScenarioTable(scenario)
         return table
 
     def settle(self, day: int) -> None:
@@ -496,11 +483,12 @@ class CustomerBook:
         n = len(ids)
         if not n:
             return
-        keep = self.model.params.retention
+        scenario = self.model.params
+        keep = scenario.retention
         streams = self.model.streams
         gaps = rules.days_to_next_order(streams["intervals"], n, keep.interval_days,
                                         keep.interval_spread)
-        p_stay = episode * self._retention_table(keep).everyday_loyalty(gaps)
+        p_stay = episode * self._scenario_table(scenario).everyday_loyalty(gaps)
         leaving = streams["retention"].random(n) >= p_stay
         if not np.count_nonzero(leaving):
             self.place[ids] = WAITING

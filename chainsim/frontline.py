@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import mesa
 
@@ -47,7 +47,7 @@ class FrontLineFunction(mesa.Agent):
         """This function's section of the current scenario."""
         return getattr(self.model.params, self.name)
 
-    def open_day(self, day: int):
+    def open_day(self, day: int) -> Any:
         """Start the day with today's capacity and nothing handled yet.
 
         Returns this function's section of the current scenario (:attr:`params`).
@@ -62,12 +62,17 @@ class FrontLineFunction(mesa.Agent):
             self._whole = capacity if whole else None  # slots_on_day's answer on every day
             self._price = (params.cost, rules.quality_factor(
                 params.quality, scenario.economics.quality_premium))
+            self.read_scenario(scenario, params)
             self._read_for = scenario
         whole = self._whole
         self.slots = whole if whole is not None else rules.slots_on_day(self._capacity, day)
         self.handled = 0
         self.work_waiting = self.queue.length > 0
         return self._section
+
+    def read_scenario(self, scenario, params) -> None:
+        """Work out, once per scenario, what this link's day needs of it (a subclass adds
+        its own: ``params`` is its section of ``scenario``)."""
 
     def receive(self, ids, day: int) -> None:
         """Cases join the back of the queue."""

@@ -20,9 +20,10 @@ class Operations(FrontLineFunction):
 
     name = "operations"
 
-    def __init__(self, model) -> None:
-        super().__init__(model)
-        self._right_for, self._p_right = None, np.array(1.0)  # scenario, chance right
+    def read_scenario(self, scenario, params) -> None:
+        # the chance a delivery is right, as a 0-d array for the day's draws
+        self._p_right = np.array(rules.right_first_time(params.quality,
+                                                        scenario.handoff.quality))
 
     def step(self) -> None:
         model = self.model
@@ -37,14 +38,13 @@ class Operations(FrontLineFunction):
         self.handled = n = len(orders)
         if not n:
             return
-        if self._right_for is not model.params:  # once per scenario, as a 0-d array
-            self._right_for = model.params
-            self._p_right = np.array(rules.right_first_time(p.quality,
-                                                            model.params.handoff.quality))
         right = self.stream.random(n) < self._p_right
+        # late=None: nobody was late (delivered() then skips the late penalty)
         if isinstance(waited, np.ndarray):  # orders from several days
             late = waited > p.promised_days
             n_late = int(np.count_nonzero(late))
+            if not n_late:
+                late = None
         else:  # all placed on one day: all late or none
             n_late = n if waited > p.promised_days else 0
             late = np.ones(n, dtype=bool) if n_late else None
@@ -52,7 +52,6 @@ class Operations(FrontLineFunction):
         ledger.late_deliveries += n_late
         ledger.failed_deliveries += n - int(np.count_nonzero(right))
 
-        # late=None: nobody was late (delivered() then skips the late penalty)
-        complainers = model.customers.delivered(orders, right, late if n_late else None, day)
+        complainers = model.customers.delivered(orders, right, late, day)
         ledger.complaints += len(complainers)
         model.service.receive(complainers, day)

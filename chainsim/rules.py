@@ -14,9 +14,13 @@ import numpy as np
 
 # Constants for arithmetic on small arrays, as 0-d arrays: numpy converts a Python
 # number on every call (about 0.2 us each, a good part of an operation on 50
-# customers); the values, and so the results, are the same.
+# customers). On the float64, int64 and bool arrays the engine passes, the values,
+# and so the results, are the same (a float32 array would now give float64: a 0-d
+# array is not a "weak" scalar). Read-only: every model shares them.
 _0, _1, _HALF = np.array(0.0), np.array(1.0), np.array(0.5)
 _ONE_DAY = np.array(1, dtype=np.int64)
+for _constant in (_0, _1, _HALF, _ONE_DAY):
+    _constant.setflags(write=False)
 
 # -- capacity -----------------------------------------------------------------
 

@@ -23,9 +23,10 @@ class Sales(FrontLineFunction):
 
     name = "sales"
 
-    def __init__(self, model) -> None:
-        super().__init__(model)
-        self._convert_for, self._convert = None, (1.0, np.array(1.0))  # section, chance
+    def read_scenario(self, scenario, params) -> None:
+        # the chance a handled lead buys, and as a 0-d array for the day's draws
+        convert = rules.conversion_probability(params.quality, params.overpromise)
+        self._convert = (convert, np.array(convert))
 
     def step(self) -> None:
         model = self.model
@@ -40,9 +41,6 @@ class Sales(FrontLineFunction):
         self.handled = len(leads)
         if not len(leads):
             return
-        if self._convert_for is not p:  # once per scenario; as a 0-d array for the arrays
-            self._convert_for, convert = p, rules.conversion_probability(p.quality, p.overpromise)
-            self._convert = (convert, np.array(convert))
         convert, convert_0d = self._convert
         ops = model.params.operations
         accept = rules.wait_acceptance(

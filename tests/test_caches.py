@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chainsim import ChainModel, Scenario, rules
-from chainsim.customers import _RetentionTable
+from chainsim.customers import _ScenarioTable
 
 unit = st.floats(0.0, 1.0)
 
@@ -28,12 +28,11 @@ unit = st.floats(0.0, 1.0)
        prior=st.lists(st.integers(-3, 200), min_size=1, max_size=60))
 def test_the_retention_lookups_are_the_rules_bits(churn, interval, no_problem, silent, factor,
                                                   gaps, prior):
-    keep = Scenario().replace({"retention.churn_per_year": churn,
-                               "retention.interval_days": interval,
-                               "retention.no_problem": no_problem,
-                               "retention.silent_problem": silent,
-                               "retention.repeat_failure_factor": factor}).retention
-    table = _RetentionTable(keep)
+    table = _ScenarioTable(Scenario().replace({"retention.churn_per_year": churn,
+                                               "retention.interval_days": interval,
+                                               "retention.no_problem": no_problem,
+                                               "retention.silent_problem": silent,
+                                               "retention.repeat_failure_factor": factor}))
     gaps = np.array(gaps, dtype=np.int64)  # past the table's end too (it holds at most 4096)
     assert table.everyday_loyalty(gaps).tobytes() == rules.everyday_loyalty(
         churn, gaps, no_problem).tobytes()
@@ -57,9 +56,7 @@ MOVES = {
 
 def _forget(model: ChainModel) -> None:
     """Throw away everything worked out for the current scenario (a new cache goes here)."""
-    book = model.customers
-    book._table = book._retention = book._judged_by = None
-    model.operations._right_for = model.sales._convert_for = None
+    model.customers._table = None
     model._handoff_for = None
     for function in model.functions:
         function._read_for = function._section = None
