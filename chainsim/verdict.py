@@ -177,16 +177,14 @@ class Background:
 
     def __init__(self, scenarios, *, budget: float | None = None,
                  metric: str = "repeat_purchases", workers: int | None = None):
-        import multiprocessing
         import threading
         from concurrent.futures import ProcessPoolExecutor
 
         from .diagnose import Race
-        from .parallel import default_workers
+        from .parallel import default_workers, process_context, start_method
 
-        methods = multiprocessing.get_all_start_methods()
-        # fork: the workers start at once with what is already imported (Linux); spawn elsewhere
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        # fork where safe: the workers start at once with what is already imported
+        context = process_context(start_method())
         self._pool = ProcessPoolExecutor(max_workers=workers or min(2, default_workers()),
                                          mp_context=context, initializer=_end_with,
                                          initargs=(os.getpid(),))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import multiprocessing
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 from helpers import failing_run, write_experiment
 from scipy import stats
 
-from chainsim import ScenarioError
+from chainsim import ScenarioError, parallel
 from chainsim.experiments import JOURNAL, RUNS, load_experiment, read_journal, sweep
 from chainsim.report import load_sweep, paired_effects, sensitivity, write_report
 
@@ -118,6 +120,43 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
     pd.testing.assert_frame_equal(a, b)
     assert list(a.run_id) == list(range(12))
     assert a.repeat_purchases.notna().all()
+
+
+def test_a_spawned_worker_leaves_without_a_teardown_and_keeps_its_exit_status(tmp_path):
+    """Issue 11: the interpreter's teardown (0.2 s a worker) is skipped, nothing else."""
+    def child(context, code: int):
+        marker = tmp_path / f"torn-down-{code}"
+        # exec, a builtin: the child need not import this test module to find its target
+        process = context.Process(target=exec, args=(
+            f"import atexit, pathlib, sys\n"
+            f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'torn down')\n"
+            f"sys.exit({code})\n",))
+        process.start()
+        return process, marker
+
+    quick = [child(parallel.process_context("spawn"), code) for code in (0, 3)]
+    plain = child(multiprocessing.get_context("spawn"), 4)  # the test can fail
+    for process, marker in quick:
+        process.join(60)
+        assert process.exitcode in (0, 3) and not marker.exists()  # atexit: teardown only
+    assert [p.exitcode for p, _ in quick] == [0, 3]
+    plain[0].join(60)
+    assert plain[0].exitcode == 4 and plain[1].read_text() == "torn down"
+
+
+def test_workers_fork_only_from_a_linux_process_running_no_other_thread():
+    """fork copies whichever locks other threads hold: with a thread running, spawn."""
+    if threading.active_count() == 1:
+        assert parallel.start_method() == ("fork" if sys.platform.startswith("linux")
+                                           else "spawn")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert parallel.start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_replication_k_runs_on_the_same_random_numbers_at_every_point(tmp_path):

@@ -218,13 +218,13 @@ class VerdictBoard:
         if self._workers <= 0:  # in this process (tests that must not start processes)
             return Race(scenario).run().verdict()
         if self._pool is None:
-            import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            from ..parallel import start_worker
+            from ..parallel import process_context, start_worker
 
+            # spawn: the server runs threads, so its workers must not be forked
             self._pool = ProcessPoolExecutor(
-                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
+                max_workers=self._workers, mp_context=process_context("spawn"),
                 initializer=start_worker)
         return Race(scenario).run(pool=self._pool).verdict()
 
