@@ -455,27 +455,32 @@ def _with_verdict(summary: dict, background, index: int, results: list | None) -
 
 
 def cmd_run(args) -> int:
-    from .outputs import manifest, staged_directory, write_json, write_run
+    from .outputs import Painter, manifest, staged_directory, write_json, write_run
     from .scenarios import resolve_path
 
     scenario = _load(args.scenario, args)
     _within_limits(args, scenario, runs=1 if args.no_verdict else 12,
                    workers=1 if args.no_verdict else 2, what="this run")
     out = _out_dir(args, scenario.name, "run")
-    background = _verdicts([scenario], args)  # runs while this one runs and is written
+    painter = Painter.start()  # imports the plotting library while this imports the engine
+    background = None
     try:
+        background = _verdicts([scenario], args)  # runs while this one runs and is written
         result = _simulate(scenario, args.journeys)
         _baseline(background, 0, result)
         with staged_directory(out) as stage:
             write_run(stage, result, manifest_data=manifest(
                 scenario, source=str(resolve_path(args.scenario))),
-                title=_title(scenario, result.summary), journeys=args.journeys)
+                title=_title(scenario, result.summary), journeys=args.journeys,
+                painter=painter)
             results = background.results() if background is not None else None
             summary = _with_verdict(result.summary, background, 0, results)
             write_json(stage / "summary.json", summary)
     finally:
         if background is not None:
             background.close()
+        if painter is not None:
+            painter.close()
     print(format_summary(scenario, summary))
     if summary["verdict"] is not None:
         print("\n" + textwrap.fill(summary["verdict"]["text"], 100))

@@ -169,21 +169,126 @@ def manifest(scenario, *, source: str | None, extra: dict[str, Any] | None = Non
     return data
 
 
-def write_run(directory: Path, result, *, manifest_data: dict[str, Any], title: str,
-              journeys: bool = False) -> None:
-    """Write one run's files into ``directory`` (already a staging directory).
-
-    ``summary.json`` is the caller's to write: the summary's verdict may still be
-    on its way from other processes while these are written.
-    """
+def draw_dashboard(path: Path, timeseries, title: str) -> None:
+    """Draw a run's dashboard into ``path`` (a PNG)."""
     import matplotlib.pyplot as plt
 
     from .plots import dashboard
 
-    result.timeseries.to_csv(directory / "timeseries.csv", index=False)
-    write_json(directory / "manifest.json", manifest_data)
-    fig = dashboard(result.timeseries, title)
-    fig.savefig(directory / "dashboard.png", dpi=110)
-    plt.close(fig)
-    if journeys and result.journeys is not None:
-        result.journeys.to_csv(directory / "journeys.csv", index=False)
+    fig = dashboard(timeseries, title)
+    try:
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+class Painter:
+    """Draws one run's dashboard in a second process, started before the run.
+
+    The plotting library takes as long to import as Mesa and pandas together,
+    and drawing six panels as long again: a third of ``chainsim run``. A
+    painter, forked as soon as the command knows what to run, imports it while
+    this process imports the engine and runs the business, then draws what it
+    is sent while this process writes the other files. It draws with the same
+    code, so the picture is the same to the byte. Where forking is not safe
+    (:func:`chainsim.parallel.start_method`), :meth:`start` gives None and the
+    caller draws in its own process.
+    """
+
+    def __init__(self, process, conn) -> None:
+        self._process, self._conn = process, conn
+        self._busy = False
+
+    @classmethod
+    def start(cls) -> Painter | None:
+        import multiprocessing
+
+        from .parallel import start_method
+
+        if start_method() != "fork":
+            return None
+        context = multiprocessing.get_context("fork")
+        mine, theirs = context.Pipe()
+        process = context.Process(target=_paint, args=(theirs, mine, os.getpid()),
+                                  daemon=True, name="chainsim-painter")
+        process.start()
+        theirs.close()
+        return cls(process, mine)
+
+    def paint(self, path: Path, timeseries, title: str) -> None:
+        """Send the painter its picture to draw; :meth:`wait` says when it is there."""
+        self._conn.send((str(path), timeseries, title))
+        self._busy = True
+
+    def wait(self) -> None:
+        """Until the picture is drawn; the painter's error, if it had one, is raised here."""
+        if not self._busy:
+            return
+        self._busy = False
+        try:
+            error = self._conn.recv()
+        except EOFError:
+            raise RuntimeError("the dashboard's painter process ended before drawing") from None
+        if error is not None:
+            kind, args, filename = error
+            if kind == "OSError":
+                raise OSError(*args) if filename is None else OSError(*args[:2], filename)
+            raise RuntimeError(f"drawing the dashboard failed: {kind}: {args[0]}")
+
+    def close(self) -> None:
+        """End the painter (it leaves by itself once it has drawn, or when this process ends)."""
+        self._conn.close()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+def _paint(conn, parent_end, parent: int) -> None:
+    """The painter: import the plotting library, then draw the one picture it is sent."""
+    import signal
+
+    from .verdict import _end_with
+
+    parent_end.close()  # so that the parent's end closing is seen here as the end
+    _end_with(parent)
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # Ctrl-C: the parent says it
+    import matplotlib.pyplot  # noqa: F401 - the slow part, while the parent imports Mesa
+
+    from . import plots  # noqa: F401
+
+    try:
+        path, timeseries, title = conn.recv()
+    except EOFError:  # the command ended without a picture (an error, --help ...)
+        return
+    try:
+        draw_dashboard(Path(path), timeseries, title)
+        conn.send(None)
+    except Exception as err:  # noqa: BLE001 - said by the parent, in its words
+        if isinstance(err, OSError):
+            conn.send(("OSError", (err.errno, err.strerror), err.filename))
+        else:
+            conn.send((type(err).__name__, (str(err),), None))
+
+
+def write_run(directory: Path, result, *, manifest_data: dict[str, Any], title: str,
+              journeys: bool = False, painter: Painter | None = None) -> None:
+    """Write one run's files into ``directory`` (already a staging directory).
+
+    ``summary.json`` is the caller's to write: the summary's verdict may still be
+    on its way from other processes while these are written. With a
+    :class:`Painter`, the dashboard is drawn by it while the other files are
+    written, and is there when this returns (or raises).
+    """
+    if painter is not None:
+        painter.paint(directory / "dashboard.png", result.timeseries, title)
+    try:
+        result.timeseries.to_csv(directory / "timeseries.csv", index=False)
+        write_json(directory / "manifest.json", manifest_data)
+        if journeys and result.journeys is not None:
+            result.journeys.to_csv(directory / "journeys.csv", index=False)
+    finally:
+        if painter is not None:
+            painter.wait()  # even on an error: nothing is drawn into a removed folder
+    if painter is None:
+        draw_dashboard(directory / "dashboard.png", result.timeseries, title)

@@ -208,8 +208,8 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_an_interrupted_run_leaves_no_output_and_no_worker(tmp_path):
-    """Killed mid-run (kill -9), a run leaves no results directory behind, and the
-    worker it started for the verdict does not live on without it."""
+    """Killed mid-run (kill -9), a run leaves no results directory behind, and neither
+    the worker it started for the verdict nor its dashboard's painter lives on without it."""
     proc = subprocess.Popen([CHAINSIM, "run", "balanced", "--days", "36500", "--set",
                              "market.size=5000000", "--set", "marketing.capacity=20000", "--out",
                              str(tmp_path / "big")], cwd=tmp_path,
@@ -218,9 +218,9 @@ def test_an_interrupted_run_leaves_no_output_and_no_worker(tmp_path):
         deadline = time.monotonic() + 60
         while not _children(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        workers = _children(proc.pid)
-        assert workers, "the run started no verdict worker"
         time.sleep(1.0)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, "the run started no painter or no verdict worker"
         assert proc.poll() is None, "the run finished before it could be interrupted"
     finally:
         proc.kill()
@@ -230,6 +230,47 @@ def test_an_interrupted_run_leaves_no_output_and_no_worker(tmp_path):
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers), "the verdict worker outlived its run"
     assert not (tmp_path / "big").exists()
+
+
+PAINTER = """\
+import sys
+from pathlib import Path
+from chainsim.model import ChainModel
+from chainsim.outputs import Painter, draw_dashboard, write_run
+from chainsim.scenarios import load_scenario
+out = Path(sys.argv[1])
+idle = Painter.start()
+idle.close()  # sent nothing: it ends by itself, at once
+assert idle._process.exitcode == 0, idle._process.exitcode
+painter = Painter.start()
+result = ChainModel(load_scenario("balanced", days=60), rng=1).run(60)
+(out / "a").mkdir()
+(out / "b").mkdir()
+write_run(out / "a", result, manifest_data={}, title="balanced", painter=painter)
+painter.close()
+draw_dashboard(out / "b" / "dashboard.png", result.timeseries, "balanced")
+same = (out / "a" / "dashboard.png").read_bytes() == (out / "b" / "dashboard.png").read_bytes()
+broken = Painter.start()
+broken.paint(out / "gone" / "dashboard.png", result.timeseries, "balanced")
+try:
+    broken.wait()
+except OSError as err:
+    print("error:", err.strerror, Path(err.filename).parent.name)
+broken.close()
+print("same picture:", same)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the painter forks: Linux")
+def test_the_painter_draws_the_same_picture_and_hands_back_its_errors(tmp_path):
+    """Issue 11: ``chainsim run`` draws its dashboard in a process forked before the run;
+    the picture is the one drawn in-process, to the byte, and its errors are the caller's."""
+    out = subprocess.run([sys.executable, "-c", PAINTER, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "same picture: True" in out.stdout
+    assert "error: No such file or directory gone" in out.stdout
+    assert out.stderr == ""
 
 
 def test_the_command_defers_modules_it_never_uses_and_they_still_work():
