@@ -16,7 +16,8 @@ Cases (issue 11's list; the figures in the README come from here):
 * the same activity in a market of 1e6 and of 1e8 people;
 * a sweep's runs per second on 1 and 2 workers (parallel efficiency), worker
   start-up included: five rounds of one sweep on each, the median of the
-  rounds' own ratios.
+  rounds' own ratios; and the machine's own ceiling for it, two processes
+  running the same runs at once against one alone.
 
 A *customer event* is a lead, an order (first or repeat), a delivery or a
 complaint. Engine time excludes building the model; the command-line figure
@@ -110,6 +111,34 @@ def sweep_rate(workers: int, quick: bool) -> float:
     return exp.runs / elapsed
 
 
+COPY = """\
+import sys, time
+from chainsim import ChainModel
+from chainsim.scenarios import load_scenario
+scenario = load_scenario("balanced")
+ChainModel(scenario, rng=0).run(30)  # warm
+start = time.perf_counter()
+for seed in range(int(sys.argv[1])):
+    ChainModel(scenario, rng=seed).run(365)
+print(time.perf_counter() - start)
+"""
+
+
+def copies_ceiling(runs: int, rounds: int) -> list[float]:
+    """What two processes at once get out of this machine: the ceiling of any 2-worker speedup.
+
+    The same ``runs`` runs of ``balanced`` in one process alone, then in two
+    processes at once (import excluded); each round's ratio of the time alone to
+    the time together. A sweep's efficiency cannot exceed it.
+    """
+    def together(n: int) -> float:
+        procs = [subprocess.Popen([sys.executable, "-c", COPY, str(runs)],
+                                  stdout=subprocess.PIPE, text=True) for _ in range(n)]
+        return max(float(p.communicate()[0]) for p in procs)
+
+    return [together(1) / together(2) for _ in range(rounds)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -147,13 +176,16 @@ def main() -> None:
     for _ in range(1 if args.quick else 5):
         for workers in rates:
             rates[workers].append(sweep_rate(workers, args.quick))
+    ceiling = copies_ceiling(20 if args.quick else 60, 1 if args.quick else 5)
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     ratios = [b / a / 2 for a, b in zip(rates[1], rates[2], strict=True)]
     summary = {"slope_time_vs_active_customers": slope,
                "market_1e8_over_1e6_time": large_market["best_s"] / small_market["best_s"],
                "sweep_runs_per_s": {"1 worker": one, "2 workers": two},
                "sweep_parallel_efficiency": statistics.median(ratios),
-               "sweep_parallel_efficiency_rounds": ratios}
+               "sweep_parallel_efficiency_rounds": ratios,
+               "two_copies_at_once": statistics.median(ceiling),
+               "two_copies_at_once_rounds": ceiling}
     if args.json:
         print(json.dumps({"cases": out, **summary}, indent=2))
         return
@@ -177,6 +209,9 @@ def main() -> None:
     print(f"sweep (weakest_link_oat, median of {len(ratios)} rounds): {one:.1f} runs/s on 1 "
           f"worker, {two:.1f} on 2: parallel efficiency {summary['sweep_parallel_efficiency']:.2f}"
           f" (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"the ceiling: two processes running the same runs at once each go "
+          f"{summary['two_copies_at_once']:.2f} as fast as one alone "
+          f"(rounds: {', '.join(f'{r:.2f}' for r in ceiling)})")
     if not math.isfinite(slope):
         sys.exit(1)
 

@@ -114,17 +114,17 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def start_method() -> str:
-    """``fork`` where it is safe, ``spawn`` everywhere else (the verdict's pool of ``run``).
+    """How chainsim's local worker processes start: ``fork`` where safe, else ``spawn``.
 
     A forked worker starts at once with what its parent has already imported; a
     spawned one starts a new interpreter and imports Mesa, pandas and chainsim
-    again (about 0.6 s). Fork is safe only on Linux (macOS's system libraries
-    are not fork-safe) and only from a process running no other thread (a
-    notebook's kernel, the workshop's server): a thread could hold a lock at
-    the moment of the fork, and the child would wait for it forever. Sweeps,
-    diagnoses, fits and searches, which a program may start in any state,
-    always spawn. Results are the same either way: a run is fully described by
-    its :class:`RunSpec`.
+    again (about half a second, on every worker of every pool: the largest fixed
+    cost of a short sweep). Fork is safe only on Linux (macOS's system libraries
+    are not fork-safe) and only from a process running no other Python thread (a
+    notebook's kernel, the workshop's server, a test runner's worker): a thread
+    could hold a lock at the moment of the fork, and the child would wait for it
+    forever. Results are the same either way: a run is fully described by its
+    :class:`RunSpec`.
     """
     if (sys.platform.startswith("linux") and threading.active_count() == 1
             and "fork" in multiprocessing.get_all_start_methods()):
@@ -167,10 +167,13 @@ def executor(workers: int | None = None, scheduler: str | None = None) -> Iterat
         with Client(scheduler, timeout="10s") as client:
             yield client.get_executor(pure=False)
         return
-    # spawn: workers start clean, on every platform, whatever threads this process runs;
-    # each skips the Mesa modules chainsim never runs, and leaves without a teardown
+    method = start_method()
+    if method == "fork":
+        from . import model  # noqa: F401 - imported once, here, and shared by every worker
+    # a spawned worker skips the Mesa modules chainsim never runs, and leaves without a
+    # teardown; a forked one has what this process imported and leaves as it came
     with ProcessPoolExecutor(max_workers=workers or default_workers(),
-                             mp_context=process_context("spawn"),
+                             mp_context=process_context(method),
                              initializer=start_worker) as pool:
         yield pool
 

@@ -144,6 +144,34 @@ def test_a_spawned_worker_leaves_without_a_teardown_and_keeps_its_exit_status(tm
     assert plain[0].exitcode == 4 and plain[1].read_text() == "torn down"
 
 
+FORK_OR_SPAWN = """\
+import sys
+from pathlib import Path
+import pandas as pd
+from chainsim import parallel
+from chainsim.experiments import RUNS, load_experiment, sweep
+exp, out = load_experiment(sys.argv[1]), Path(sys.argv[2])
+assert parallel.start_method() == "fork", parallel.start_method()
+sweep(exp, out / "fork", workers=2)
+parallel.start_method = lambda: "spawn"
+sweep(exp, out / "spawn", workers=2)
+pd.testing.assert_frame_equal(pd.read_parquet(out / "fork" / RUNS),
+                              pd.read_parquet(out / "spawn" / RUNS))
+print("same runs")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux")
+def test_forked_and_spawned_workers_give_the_same_runs(tmp_path):
+    """A plain program forks its sweep's workers (a test runner's threads make the rest of
+    this suite spawn them), and gets the same runs as with spawned ones."""
+    path = write_experiment(tmp_path / "e.toml", replications=3)
+    out = subprocess.run([sys.executable, "-c", FORK_OR_SPAWN, str(path), str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "same runs" and out.stderr == "", out.stderr
+
+
 def test_workers_fork_only_from_a_linux_process_running_no_other_thread():
     """fork copies whichever locks other threads hold: with a thread running, spawn."""
     if threading.active_count() == 1:
