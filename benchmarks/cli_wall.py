@@ -23,6 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import line, pace  # noqa: E402
+
 CHAINSIM = Path(sys.executable).with_name("chainsim")
 
 
@@ -41,6 +44,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
+    before = pace()
     times: dict[str, list[float]] = {"with the verdict": [], "--no-verdict": []}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
@@ -51,9 +55,11 @@ def main() -> None:
     result = {name: {"median_s": statistics.median(t), "best_s": min(t)}
               for name, t in times.items()}
     overhead = result["with the verdict"]["median_s"] / result["--no-verdict"]["median_s"] - 1
+    after = pace()
     if args.json:
         print(json.dumps({"scenario": args.scenario, "runs": args.runs, "cases": result,
-                          "verdict_overhead": overhead}, indent=2))
+                          "verdict_overhead": overhead, "machine_pace_ms": [before, after]},
+                         indent=2))
         return
     print(f"chainsim run {args.scenario}: wall time, {args.runs} runs of each, interleaved")
     print()
@@ -65,6 +71,7 @@ def main() -> None:
               f"| {r['median_s']:.2f} s / {r['best_s']:.2f} s |")
     print()
     print(f"the verdict adds {100 * overhead:+.0f} % (median against median; floor: +25 %)")
+    print(line(before, after))
 
 
 if __name__ == "__main__":

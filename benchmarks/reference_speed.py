@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mesa_reference import ReferenceModel  # noqa: E402
+from machine import line, pace  # noqa: E402
 from throughput import BUSY  # noqa: E402
 
 from chainsim import ChainModel, Scenario  # noqa: E402
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    before = pace()
     cases = {"balanced": (load_scenario("balanced"), 90 if args.quick else 365),
              "busy business": (Scenario.from_dict(BUSY), 30 if args.quick else 365)}
     out = {}
@@ -48,14 +50,17 @@ def main() -> None:
         ours = best(lambda s, sc=sc: ChainModel(sc, rng=s), days, 5)
         ref = best(lambda s, sc=sc: ReferenceModel(sc, seed=s), days, 2)
         out[name] = {"days": days, "chainsim_s": ours, "reference_s": ref, "ratio": ref / ours}
+    after = pace()
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(json.dumps({**out, "machine_pace_ms": [before, after]}, indent=2))
         return
     print("| case | days | chainsim | plain Mesa | chainsim is faster by |")
     print("|---|---:|---:|---:|---:|")
     for name, r in out.items():
         print(f"| {name} | {r['days']} | {r['chainsim_s']:.3f} s | {r['reference_s']:.2f} s "
               f"| {r['ratio']:.1f}x |")
+    print()
+    print(line(before, after))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from chainsim import ChainModel, Scenario
 from chainsim.scenarios import load_scenario
 
 sys.path.insert(0, str(Path(__file__).parent))
+from machine import line, pace  # noqa: E402
 from throughput import BUSY  # noqa: E402
 
 CHAINSIM = Path(sys.executable).with_name("chainsim")
@@ -144,6 +145,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    before = pace()
     reps = 1 if args.quick else 3
     out: dict = {}
 
@@ -185,7 +187,8 @@ def main() -> None:
                "sweep_parallel_efficiency": statistics.median(ratios),
                "sweep_parallel_efficiency_rounds": ratios,
                "two_copies_at_once": statistics.median(ceiling),
-               "two_copies_at_once_rounds": ceiling}
+               "two_copies_at_once_rounds": ceiling,
+               "machine_pace_ms": [before, pace()]}
     if args.json:
         print(json.dumps({"cases": out, **summary}, indent=2))
         return
@@ -212,6 +215,7 @@ def main() -> None:
     print(f"the ceiling: two processes running the same runs at once each go "
           f"{summary['two_copies_at_once']:.2f} as fast as one alone "
           f"(rounds: {', '.join(f'{r:.2f}' for r in ceiling)})")
+    print(line(*summary["machine_pace_ms"]))
     if not math.isfinite(slope):
         sys.exit(1)
 
