@@ -16,8 +16,10 @@ Cases (issue 11's list; the figures in the README come from here):
 * the same activity in a market of 1e6 and of 1e8 people;
 * a sweep's runs per second on 1 and 2 workers (parallel efficiency), worker
   start-up included: five rounds of one sweep on each, the median of the
-  rounds' own ratios; and the machine's own ceiling for it, two processes
-  running the same runs at once against one alone.
+  rounds' own ratios; the workers' utilization (busy time over workers x
+  wall, what the pool itself costs, whatever the machine's pace); and the
+  machine's own ceiling, two processes running the same runs at once against
+  one alone.
 
 A *customer event* is a lead, an order (first or repeat), a delivery or a
 complaint. Engine time excludes building the model; the command-line figure
@@ -99,17 +101,34 @@ def cli(scenario_data: dict, days: int) -> dict:
     return {"wall_s": wall, "peak_mb": peak_mb}
 
 
-def sweep_rate(workers: int, quick: bool) -> float:
-    from chainsim.experiments import load_experiment, sweep
+def timed_run(spec):
+    """A sweep's run, stamped with when it started and ended in its worker."""
+    from chainsim.parallel import run_spec
+
+    start = time.monotonic()
+    record = run_spec(spec)
+    return {**record, "span": [start, time.monotonic()]}
+
+
+def sweep_rate(workers: int, quick: bool) -> tuple[float, float]:
+    """Runs per second of the sweep, and its workers' utilization: busy time / (workers x wall).
+
+    The utilization is what the pool itself costs (start-up, hand-over, the tail),
+    whatever the machine's pace; the runs per second also move with the pace.
+    """
+    from chainsim.experiments import JOURNAL, load_experiment, sweep
 
     exp = load_experiment(Path(__file__).parents[1] / "experiments" / "weakest_link_oat.toml")
     if quick:
         exp = dataclasses.replace(exp, replications=2)
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        sweep(exp, Path(tmp) / "s", workers=workers)
-        elapsed = time.perf_counter() - start
-    return exp.runs / elapsed
+        start = time.monotonic()
+        sweep(exp, Path(tmp) / "s", workers=workers, run=timed_run)
+        elapsed = time.monotonic() - start
+        spans = [json.loads(line)["span"] for line in
+                 (Path(tmp) / "s" / JOURNAL).read_text().splitlines()]
+    busy = sum(end - begin for begin, end in spans)
+    return exp.runs / elapsed, busy / (workers * elapsed)
 
 
 COPY = """\
@@ -174,10 +193,12 @@ def main() -> None:
     # rounds of 1 then 2 workers: the machine's speed drifts by a third within minutes, so
     # the efficiency is the median over rounds of each round's own ratio, the runs per
     # second the median of each (best-of would pair a fast moment with a slow one)
-    rates = {1: [], 2: []}
+    rates, utilization = {1: [], 2: []}, {1: [], 2: []}
     for _ in range(1 if args.quick else 5):
         for workers in rates:
-            rates[workers].append(sweep_rate(workers, args.quick))
+            rate, used = sweep_rate(workers, args.quick)
+            rates[workers].append(rate)
+            utilization[workers].append(used)
     ceiling = copies_ceiling(20 if args.quick else 60, 1 if args.quick else 5)
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     ratios = [b / a / 2 for a, b in zip(rates[1], rates[2], strict=True)]
@@ -186,6 +207,8 @@ def main() -> None:
                "sweep_runs_per_s": {"1 worker": one, "2 workers": two},
                "sweep_parallel_efficiency": statistics.median(ratios),
                "sweep_parallel_efficiency_rounds": ratios,
+               "sweep_worker_utilization": {f"{w} worker{'s' * (w > 1)}": statistics.median(u)
+                                            for w, u in utilization.items()},
                "two_copies_at_once": statistics.median(ceiling),
                "two_copies_at_once_rounds": ceiling,
                "machine_pace_ms": [before, pace()]}
@@ -212,6 +235,9 @@ def main() -> None:
     print(f"sweep (weakest_link_oat, median of {len(ratios)} rounds): {one:.1f} runs/s on 1 "
           f"worker, {two:.1f} on 2: parallel efficiency {summary['sweep_parallel_efficiency']:.2f}"
           f" (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    used = summary["sweep_worker_utilization"]
+    print(f"the sweep's workers were busy {used['1 worker']:.3f} of the time on 1 worker, "
+          f"{used['2 workers']:.3f} on 2 (busy time / workers x wall: what the pool costs)")
     print(f"the ceiling: two processes running the same runs at once each go "
           f"{summary['two_copies_at_once']:.2f} as fast as one alone "
           f"(rounds: {', '.join(f'{r:.2f}' for r in ceiling)})")
