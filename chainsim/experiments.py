@@ -560,7 +560,9 @@ def sweep_lock(out: Path):
         try:
             import fcntl
 
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # a POSIX record lock: held by this process alone, not by workers forked from it
+            # (a flock would be, and outlive a killed sweep until they noticed)
+            fcntl.lockf(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB, 0, 0, os.SEEK_SET)
         except ImportError:  # not POSIX: no lock, as before
             pass
         except OSError:

@@ -197,7 +197,7 @@ class Painter:
 
     def __init__(self, process, conn) -> None:
         self._process, self._conn = process, conn
-        self._busy = False
+        self._sent = self._busy = False
 
     @classmethod
     def start(cls) -> Painter | None:
@@ -215,37 +215,62 @@ class Painter:
         theirs.close()
         return cls(process, mine)
 
-    def paint(self, path: Path, timeseries, title: str) -> None:
-        """Send the painter its picture to draw; :meth:`wait` says when it is there."""
-        self._conn.send((str(path), timeseries, title))
-        self._busy = True
+    def paint(self, path: Path, timeseries, title: str) -> bool:
+        """Send the painter its picture; False if it is gone (the caller then draws it)."""
+        try:
+            self._conn.send((str(path), timeseries, title))
+        except (OSError, EOFError):  # it died (killed, out of memory): nothing was drawn
+            return False
+        self._sent = self._busy = True
+        return True
 
-    def wait(self) -> None:
-        """Until the picture is drawn; the painter's error, if it had one, is raised here."""
+    def wait(self) -> bool:
+        """Until the picture is drawn; True once it is there.
+
+        An ``OSError`` of the painter's (a full disk) is raised here, as the
+        caller's own would be. Anything else -- the painter died, or drawing
+        raised something else -- gives False, and the caller draws the picture
+        itself: what it then says is what it would have said without a painter.
+        """
         if not self._busy:
-            return
+            return False
         self._busy = False
         try:
             error = self._conn.recv()
-        except EOFError:
-            raise RuntimeError("the dashboard's painter process ended before drawing") from None
-        if error is not None:
-            kind, args, filename = error
-            if kind == "OSError":
-                raise OSError(*args) if filename is None else OSError(*args[:2], filename)
-            raise RuntimeError(f"drawing the dashboard failed: {kind}: {args[0]}")
+        except (OSError, EOFError):
+            return False
+        except BaseException:  # Ctrl-C: the staging folder is about to go; so does the painter
+            self.kill()
+            raise
+        if error is None:
+            return True
+        kind, args, filename = error
+        if kind != "OSError":
+            return False
+        if filename is not None and len(args) == 2:
+            raise OSError(*args, filename)
+        raise OSError(*args)
+
+    def kill(self) -> None:
+        self._process.kill()
+        self._process.join()
 
     def close(self) -> None:
-        """End the painter (it leaves by itself once it has drawn, or when this process ends)."""
+        """End the painter: at once if it was sent nothing, else once it has drawn."""
         self._conn.close()
+        if not self._sent:
+            self.kill()
+            return
         self._process.join(timeout=5)
         if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
+            self.kill()
 
 
 def _paint(conn, parent_end, parent: int) -> None:
-    """The painter: import the plotting library, then draw the one picture it is sent."""
+    """The painter: import the plotting library, then draw the one picture it is sent.
+
+    It never speaks: whatever goes wrong is the parent's to say (or to redo).
+    """
     import signal
 
     from .verdict import _end_with
@@ -253,22 +278,25 @@ def _paint(conn, parent_end, parent: int) -> None:
     parent_end.close()  # so that the parent's end closing is seen here as the end
     _end_with(parent)
     signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # Ctrl-C: the parent says it
-    import matplotlib.pyplot  # noqa: F401 - the slow part, while the parent imports Mesa
-
-    from . import plots  # noqa: F401
-
     try:
+        import matplotlib.pyplot  # noqa: F401 - the slow part, while the parent imports Mesa
+
+        from . import plots  # noqa: F401
+
         path, timeseries, title = conn.recv()
-    except EOFError:  # the command ended without a picture (an error, --help ...)
-        return
+    except BaseException:  # noqa: BLE001 - no picture sent, or none can be drawn here
+        os._exit(0)
     try:
         draw_dashboard(Path(path), timeseries, title)
-        conn.send(None)
-    except Exception as err:  # noqa: BLE001 - said by the parent, in its words
-        if isinstance(err, OSError):
-            conn.send(("OSError", (err.errno, err.strerror), err.filename))
-        else:
-            conn.send((type(err).__name__, (str(err),), None))
+        reply = None
+    except OSError as err:
+        reply = ("OSError", err.args, err.filename)
+    except BaseException as err:  # noqa: BLE001 - the parent draws it again, and says it
+        reply = (type(err).__name__, (str(err),), None)
+    try:
+        conn.send(reply)
+    except OSError:  # the parent is gone
+        pass
 
 
 def write_run(directory: Path, result, *, manifest_data: dict[str, Any], title: str,
@@ -278,17 +306,18 @@ def write_run(directory: Path, result, *, manifest_data: dict[str, Any], title: 
     ``summary.json`` is the caller's to write: the summary's verdict may still be
     on its way from other processes while these are written. With a
     :class:`Painter`, the dashboard is drawn by it while the other files are
-    written, and is there when this returns (or raises).
+    written, and is there when this returns (or raises); if the painter cannot
+    draw it, this process does.
     """
-    if painter is not None:
-        painter.paint(directory / "dashboard.png", result.timeseries, title)
+    drawn = painter is not None and painter.paint(directory / "dashboard.png",
+                                                  result.timeseries, title)
     try:
         result.timeseries.to_csv(directory / "timeseries.csv", index=False)
         write_json(directory / "manifest.json", manifest_data)
         if journeys and result.journeys is not None:
             result.journeys.to_csv(directory / "journeys.csv", index=False)
     finally:
-        if painter is not None:
-            painter.wait()  # even on an error: nothing is drawn into a removed folder
-    if painter is None:
+        if drawn:  # even on an error: nothing is drawn into a folder being removed
+            drawn = painter.wait()
+    if not drawn:
         draw_dashboard(directory / "dashboard.png", result.timeseries, title)

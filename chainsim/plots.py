@@ -31,6 +31,11 @@ PANELS = (
 )
 
 
+def plain_text(text: str) -> str:
+    """A user's text as it is: a ``$`` in a name is a dollar, not the start of mathtext."""
+    return text.replace("$", r"\$")
+
+
 def _smooth(series: pd.Series) -> pd.Series:
     return series.rolling(SMOOTH_DAYS, min_periods=1).mean()
 
@@ -73,7 +78,7 @@ def _frame(title: str) -> tuple[Figure, list[plt.Axes]]:
         ax.grid(alpha=0.3)
     for ax in axes[-2:]:
         ax.set_xlabel("day")
-    fig.suptitle(title, fontsize=12, x=0.01, ha="left")
+    fig.suptitle(plain_text(title), fontsize=12, x=0.01, ha="left")
     return fig, axes
 
 
@@ -89,8 +94,8 @@ def dashboard(ts: pd.DataFrame, title: str) -> Figure:
 def overlay(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str], title: str) -> Figure:
     """Two runs on the same panels: the first solid, the second dashed."""
     fig, axes = _frame(title)
-    _draw(axes, a, suffix=f" ({labels[0]})")
-    _draw(axes, b, linestyle="--", suffix=f" ({labels[1]})")
+    _draw(axes, a, suffix=f" ({plain_text(labels[0])})")
+    _draw(axes, b, linestyle="--", suffix=f" ({plain_text(labels[1])})")
     for ax in axes:
         ax.legend(fontsize=6, loc="best", ncol=2)
     return fig

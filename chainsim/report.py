@@ -202,6 +202,8 @@ def tornado(effects: pd.DataFrame, metric: str, title: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .plots import plain_text
+
     labels = [f"{r.factor} = {_fmt(r.level)}" for r in effects.itertuples()]
     order = np.argsort(np.abs(effects["gain"].to_numpy()))
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(effects) + 1.8), layout="constrained")
@@ -213,7 +215,7 @@ def tornado(effects: pd.DataFrame, metric: str, title: str):
     ax.set_yticks(y, [labels[i] for i in order])
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel(f"change in {metric} vs. baseline (mean, 95 % CI)")
-    ax.set_title(title, loc="left", fontsize=10)
+    ax.set_title(plain_text(title), loc="left", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return fig
 
@@ -238,6 +240,8 @@ def heatmap(table: pd.DataFrame, fx: str, fy: str, metric: str, title: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .plots import plain_text
+
     grid = table[table.metric == metric].pivot_table(index=fy, columns=fx, values="mean")
     fig, ax = plt.subplots(figsize=(7.5, 6), layout="constrained")
     im = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="viridis")
@@ -250,7 +254,7 @@ def heatmap(table: pd.DataFrame, fx: str, fy: str, metric: str, title: str):
             ax.text(j, i, f"{grid.iat[i, j]:,.0f}", ha="center", va="center", color="white",
                     fontsize=8)
     fig.colorbar(im, ax=ax, label=f"{metric} (mean over replications)")
-    ax.set_title(title, loc="left", fontsize=10)
+    ax.set_title(plain_text(title), loc="left", fontsize=10)
     return fig
 
 
@@ -260,6 +264,8 @@ def effect_lines(table: pd.DataFrame, factors: list[str], metric: str, title: st
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from .plots import plain_text
 
     sub = table[table.metric == metric]
     fig, axes = plt.subplots(1, len(factors), figsize=(4.2 * len(factors), 3.8),
@@ -272,7 +278,7 @@ def effect_lines(table: pd.DataFrame, factors: list[str], metric: str, title: st
         ax.set_xlabel(f)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    fig.suptitle(title, x=0.01, ha="left", fontsize=10)
+    fig.suptitle(plain_text(title), x=0.01, ha="left", fontsize=10)
     return fig
 
 
@@ -282,6 +288,8 @@ def scatter(data: SweepData, metric: str, title: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .plots import plain_text
+
     means = data.ok.groupby("point")[[*data.factors, metric]].mean()
     fig, axes = plt.subplots(1, len(data.factors), figsize=(4 * len(data.factors), 3.6),
                              layout="constrained", squeeze=False)
@@ -290,7 +298,7 @@ def scatter(data: SweepData, metric: str, title: str):
         ax.set_xlabel(f)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(metric)
-    fig.suptitle(title, x=0.01, ha="left", fontsize=10)
+    fig.suptitle(plain_text(title), x=0.01, ha="left", fontsize=10)
     return fig
 
 
@@ -299,6 +307,8 @@ def index_bars(indices: pd.DataFrame, kind: str, metric: str, title: str):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from .plots import plain_text
 
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(indices) + 2), layout="constrained")
     y = np.arange(len(indices))
@@ -315,7 +325,7 @@ def index_bars(indices: pd.DataFrame, kind: str, metric: str, title: str):
     ax.set_yticks(y, indices["factor"])
     ax.legend(fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title(title, loc="left", fontsize=10)
+    ax.set_title(plain_text(title), loc="left", fontsize=10)
     return fig
 
 

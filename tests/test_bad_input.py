@@ -205,6 +205,8 @@ def test_the_journal_distrusts_its_lines(tmp_path):
 
 
 def test_a_second_sweep_on_the_same_folder_is_refused_while_the_first_runs(tmp_path):
+    from chainsim.experiments import sweep_lock  # imported now: the check below is at once
+
     path = experiment(tmp_path, SMALL_OAT.replace("days = 20", "days = 3000"))
     first = subprocess.Popen([CHAINSIM, "sweep", path, "--out", "s", "--workers", "1"],
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -217,9 +219,15 @@ def test_a_second_sweep_on_the_same_folder_is_refused_while_the_first_runs(tmp_p
         second = chainsim("sweep", path, "--out", "s", cwd=tmp_path)
         one_line_error(second, 2, "another sweep is writing to s")
         workers = Path(f"/proc/{first.pid}/task/{first.pid}/children").read_text().split()
+        # forked, not spawned: the same command line as the sweep's own (issue 11)
+        command = Path(f"/proc/{first.pid}/cmdline").read_bytes()
+        assert all(Path(f"/proc/{w}/cmdline").read_bytes() == command for w in workers)
     finally:
         first.kill()
         first.wait()
+    # the folder is free the moment its sweep is gone, even while a worker lingers
+    with sweep_lock(tmp_path / "s"):
+        pass
     # its worker, left with runs of 3,000 days queued, leaves with its parent
     assert workers
     deadline = time.monotonic() + 10

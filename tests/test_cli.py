@@ -240,8 +240,8 @@ from chainsim.outputs import Painter, draw_dashboard, write_run
 from chainsim.scenarios import load_scenario
 out = Path(sys.argv[1])
 idle = Painter.start()
-idle.close()  # sent nothing: it ends by itself, at once
-assert idle._process.exitcode == 0, idle._process.exitcode
+idle.close()  # sent nothing: it is ended at once
+assert idle._process.exitcode is not None
 painter = Painter.start()
 result = ChainModel(load_scenario("balanced", days=60), rng=1).run(60)
 (out / "a").mkdir()
@@ -258,6 +258,24 @@ except OSError as err:
     print("error:", err.strerror, Path(err.filename).parent.name)
 broken.close()
 print("same picture:", same)
+# a painter that died before it was sent the picture, or while drawing it: drawn here
+dead, dying = Painter.start(), Painter.start()
+dead.kill()
+(out / "c").mkdir()
+write_run(out / "c", result, manifest_data={}, title="balanced", painter=dead)
+assert dying.paint(out / "c" / "unused.png", result.timeseries, "balanced")
+dying.kill()
+print("dying painter drew:", dying.wait())
+print("dead painter, same picture:",
+      (out / "c" / "dashboard.png").read_bytes() == (out / "b" / "dashboard.png").read_bytes())
+# a picture that cannot be drawn fails as it would without a painter
+class Broken:
+    timeseries, journeys = result.timeseries.drop(columns=["revenue"]), None
+(out / "d").mkdir()
+try:
+    write_run(out / "d", Broken, manifest_data={}, title="balanced", painter=Painter.start())
+except KeyError as err:
+    print("broken table:", err)
 """
 
 
@@ -270,7 +288,25 @@ def test_the_painter_draws_the_same_picture_and_hands_back_its_errors(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "same picture: True" in out.stdout
     assert "error: No such file or directory gone" in out.stdout
+    assert "dying painter drew: False" in out.stdout
+    assert "dead painter, same picture: True" in out.stdout
+    assert "broken table: 'revenue'" in out.stdout
     assert out.stderr == ""
+
+
+def test_a_dollar_in_a_name_is_drawn_as_a_dollar(tmp_path):
+    """Names are the user's: ``$...$`` in them is text, not matplotlib's mathtext."""
+    import io
+
+    from chainsim.model import ChainModel
+    from chainsim.plots import dashboard, overlay
+    from chainsim.scenarios import load_scenario
+
+    ts = ChainModel(load_scenario("balanced", days=20), rng=1).run(20).timeseries
+    fig = dashboard(ts, r"a $\frac$ b $c$: 20 days")
+    fig.savefig(io.BytesIO(), format="png")
+    assert fig.texts[0].get_text() == r"a \$\frac\$ b \$c\$: 20 days"
+    overlay(ts, ts, (r"$\frac", "b$"), "t").savefig(io.BytesIO(), format="png")
 
 
 def test_the_command_defers_modules_it_never_uses_and_they_still_work():

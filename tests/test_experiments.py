@@ -151,10 +151,12 @@ import pandas as pd
 from chainsim import parallel
 from chainsim.experiments import RUNS, load_experiment, sweep
 exp, out = load_experiment(sys.argv[1]), Path(sys.argv[2])
-assert parallel.start_method() == "fork", parallel.start_method()
+used, context = [], parallel.process_context
+parallel.process_context = lambda method: used.append(method) or context(method)
 sweep(exp, out / "fork", workers=2)
 parallel.start_method = lambda: "spawn"
 sweep(exp, out / "spawn", workers=2)
+assert used == ["fork", "spawn"], used
 pd.testing.assert_frame_equal(pd.read_parquet(out / "fork" / RUNS),
                               pd.read_parquet(out / "spawn" / RUNS))
 print("same runs")
