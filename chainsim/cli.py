@@ -1117,17 +1117,12 @@ def main(argv: list[str] | None = None) -> int:
         # every command but sweep writes its files all at once, at its end
         print("chainsim: interrupted; nothing was written", file=sys.stderr)
         return 130
-    except BrokenPipeError as err:  # `chainsim list | head`: the reader has what it wanted
-        try:
-            sys.stdout.flush()
-        except BrokenPipeError:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            return 0
-        # not our output that was closed (a pipe to a helper process): an error like another
-        print(f"chainsim: error: {err.strerror or err}; this command's files were not written "
-              "(earlier results are intact)", file=sys.stderr)
-        return 1
+    except BrokenPipeError:  # `chainsim list | head`: the reader has what it wanted
+        # (the pipes to chainsim's own helpers are handled where they are used: a painter
+        # that is gone is drawn for, a pool that is gone raises BrokenProcessPool)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except OSError as err:  # a full disk, a read-only folder: said, not a traceback
         where = f" {err.filename}" if err.filename else ""
         print(f"chainsim: error: cannot write{where}: {err.strerror or err}; this command's "

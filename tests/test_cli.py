@@ -294,6 +294,16 @@ def test_the_painter_draws_the_same_picture_and_hands_back_its_errors(tmp_path):
     assert out.stderr == ""
 
 
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`chainsim list | grep -q ...`: the reader leaves before the output ends."""
+    proc = subprocess.Popen([CHAINSIM, "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=tmp_path)
+    proc.stdout.close()  # gone before the first line
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
+
+
 def test_a_dollar_in_a_name_is_drawn_as_a_dollar(tmp_path):
     """Names are the user's: ``$...$`` in them is text, not matplotlib's mathtext."""
     import io
