@@ -201,13 +201,11 @@ class Painter:
 
     @classmethod
     def start(cls) -> Painter | None:
-        import multiprocessing
-
-        from .parallel import start_method
+        from .parallel import process_context, start_method
 
         if start_method() != "fork":
             return None
-        context = multiprocessing.get_context("fork")
+        context = process_context("fork")
         mine, theirs = context.Pipe()
         process = context.Process(target=_paint, args=(theirs, mine, os.getpid()),
                                   daemon=True, name="chainsim-painter")
@@ -273,10 +271,10 @@ def _paint(conn, parent_end, parent: int) -> None:
     """
     import signal
 
-    from .verdict import _end_with
+    from .parallel import end_with_parent
 
     parent_end.close()  # so that the parent's end closing is seen here as the end
-    _end_with(parent)
+    end_with_parent(parent)
     signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # Ctrl-C: the parent says it
     try:
         import matplotlib.pyplot  # noqa: F401 - the slow part, while the parent imports Mesa

@@ -113,6 +113,30 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
+def end_with_parent(parent: int) -> None:
+    """A helper forked by a command (the verdict's worker, the painter) ends with it, at once.
+
+    A forked helper holds its own copy of the pipes to its parent, so it would
+    never see them close: on Linux the kernel ends it with its parent
+    (``PR_SET_PDEATHSIG``); elsewhere a thread checks once a second. (A pool's
+    workers keep to the thread: the kernel's signal follows the thread that
+    forked them, which in a program can end before the pool does.)
+    """
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL) != 0:  # PR_SET_PDEATHSIG
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                         name="chainsim-parent-watch").start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
 def start_method() -> str:
     """How chainsim's local worker processes start: ``fork`` where safe, else ``spawn``.
 

@@ -136,35 +136,6 @@ def quick(scenario, *, budget: float | None = None, metric: str = "repeat_purcha
     return Race(scenario, budget=budget, metric=metric).run(workers=workers, pool=pool)
 
 
-def _end_with(parent: int) -> None:
-    """A verdict worker ends when the command that started it ends, even if it was killed.
-
-    A forked worker holds its own copy of the pipes to its parent, so it would
-    never see them close: on Linux the kernel ends it with its parent
-    (``PR_SET_PDEATHSIG``); elsewhere a thread checks once a second.
-    """
-    import signal
-
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(1, signal.SIGKILL) != 0:  # PR_SET_PDEATHSIG
-            raise OSError(ctypes.get_errno(), "prctl")
-    except (OSError, AttributeError):
-        import threading
-        import time
-
-        def watch() -> None:
-            while os.getppid() == parent:
-                time.sleep(1.0)
-            os._exit(1)
-
-        threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(1)
-
-
 class Background:
     """Races for the run summaries' verdicts, run in other processes while the caller works.
 
@@ -181,12 +152,13 @@ class Background:
         from concurrent.futures import ProcessPoolExecutor
 
         from .diagnose import Race
-        from .parallel import default_workers, process_context, start_method
+        from .parallel import (default_workers, end_with_parent, process_context,
+                               start_method)
 
         # fork where safe: the workers start at once with what is already imported
         context = process_context(start_method())
         self._pool = ProcessPoolExecutor(max_workers=workers or min(2, default_workers()),
-                                         mp_context=context, initializer=_end_with,
+                                         mp_context=context, initializer=end_with_parent,
                                          initargs=(os.getpid(),))
         self._races = [Race(sc, budget=budget, metric=metric) for sc in scenarios]
         self._lock = threading.Lock()
